@@ -1,0 +1,65 @@
+# wasmgate - user-facing entry point. The real build is CMake.
+
+NPROC ?= $(shell nproc)
+CMAKE ?= cmake
+CTEST ?= ctest
+
+BUILD_DIR := build
+ASAN_DIR  := build-asan
+
+export NPROC
+MAKEFLAGS += --no-print-directory
+
+.PHONY: all build build-asan deps test spec fuzz bench-wasm run clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD_DIR)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+
+$(ASAN_DIR)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DWASMGATE_SANITIZE=ON \
+		-DCMAKE_C_FLAGS_DEBUG="-O1 -g"
+
+build: $(BUILD_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD_DIR) -j$(NPROC)
+
+build-asan: $(ASAN_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(ASAN_DIR) -j$(NPROC)
+
+test: deps
+	$(MAKE) build
+	$(MAKE) build-asan
+	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(NPROC)
+	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j$(NPROC) -L unit
+	$(MAKE) spec
+
+# Scripts owned by other parts of the project; fail clearly until they exist.
+define run-script
+	@if [ ! -f scripts/$(1) ]; then \
+		echo "error: scripts/$(1) does not exist (yet)" >&2; exit 1; \
+	fi
+	bash scripts/$(1)
+endef
+
+spec: deps
+	$(MAKE) build
+	$(call run-script,spec.sh)
+
+fuzz: deps
+	$(MAKE) build
+	$(call run-script,fuzz.sh)
+
+bench-wasm: deps
+	$(MAKE) build
+	$(call run-script,bench-wasm.sh)
+
+run: deps
+	$(MAKE) build
+	./$(BUILD_DIR)/wasmgate --help
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-fuzz

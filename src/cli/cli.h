@@ -1,0 +1,34 @@
+/*
+ * wasmgate command line.
+ *
+ * Adding a subcommand:
+ *   1. implement `int cmd_NAME(int argc, char **argv)` in src/cli/cmd_NAME.c
+ *      (argv[0] is the subcommand name; return a process exit code:
+ *      0 ok, 1 failure, 2 usage error);
+ *   2. declare it below;
+ *   3. add a row to the command table in src/cli/main.c.
+ * New .c files are picked up by CMake automatically.
+ */
+#ifndef WG_CLI_CLI_H
+#define WG_CLI_CLI_H
+
+typedef int (*wg_cli_fn)(int argc, char **argv);
+
+typedef struct wg_cli_command {
+    const char *name;
+    const char *help; /* one line, shown by --help */
+    wg_cli_fn fn;
+} wg_cli_command;
+
+/* Exit codes shared by all subcommands. */
+enum {
+    WG_EXIT_OK = 0,
+    WG_EXIT_FAILURE = 1,
+    WG_EXIT_USAGE = 2,
+};
+
+/* Subcommands (one per cmd_*.c file, except the built-ins in main.c). */
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+#endif /* WG_CLI_CLI_H */
