@@ -30,5 +30,6 @@ enum {
 /* Subcommands (one per cmd_*.c file, except the built-ins in main.c). */
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_wasm(int argc, char **argv);
 
 #endif /* WG_CLI_CLI_H */

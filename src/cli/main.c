@@ -13,6 +13,7 @@
 static const wg_cli_command commands[] = {
     {"help", "Show this help", cmd_help},
     {"version", "Print the version", cmd_version},
+    {"wasm", "Run or validate a plain WebAssembly module (wasm run FILE.wasm)", cmd_wasm},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
