@@ -22,7 +22,8 @@ static void wasm_usage(FILE *out)
             "\n"
             "run: without --invoke, runs the module's _start as a WASI command; ARGs\n"
             "become its argv. With --invoke, calls the export NAME with the ARGs as\n"
-            "numbers and prints its results, one per line.\n"
+            "numbers and prints its results, one per line. Options may come before or\n"
+            "after FILE; everything after `--` is an argument.\n"
             "options:\n"
             "  --env NAME=VALUE    add a variable to the WASI environment (repeatable)\n"
             "  --max-pages N       cap linear memory at N 64 KiB pages\n"
@@ -153,7 +154,7 @@ typedef struct run_options {
     const char *file;
     const char *invoke;
     int nargs;
-    char **args;
+    char **args;           /* the command's arguments (not owned strings) */
     const char **env;
     int nenv;
     wasm_store_config config;
@@ -185,7 +186,7 @@ static int report_trap(wasm_store *store, const char *what)
 {
     const wasm_trap *t = wasm_store_last_trap(store);
     if (t->kind == WASM_TRAP_EXIT)
-        return t->exit_code;
+        return t->exit_code & 0xff; /* what a shell can see */
     fprintf(stderr, "error: %s trapped: %s\n", what, t->message);
     print_backtrace(t);
     return WG_EXIT_FAILURE;
@@ -309,18 +310,29 @@ static bool parse_count(const char *opt, const char *s, uint32_t *out)
     return true;
 }
 
+/* Options may stand anywhere before `--`; the first other word is the
+ * file and the remaining ones are its arguments (after `--`, everything). */
 static int cmd_wasm_run(int argc, char **argv)
 {
     run_options o;
     memset(&o, 0, sizeof o);
     o.env = calloc((size_t)argc + 1, sizeof *o.env);
-    if (!o.env)
+    o.args = calloc((size_t)argc + 1, sizeof *o.args);
+    if (!o.env || !o.args) {
+        free(o.env);
+        free(o.args);
         return WG_EXIT_FAILURE;
+    }
     int rc = WG_EXIT_USAGE;
-    int i = 1;
-    for (; i < argc; i++) {
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (options_done) {
+            if (!o.file)
+                o.file = a;
+            else
+                o.args[o.nargs++] = argv[i];
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             wasm_usage(stdout);
             rc = WG_EXIT_OK;
             goto out;
@@ -339,8 +351,7 @@ static int cmd_wasm_run(int argc, char **argv)
             if (!parse_count(a, i + 1 < argc ? argv[++i] : NULL, &o.config.max_call_depth))
                 goto out;
         } else if (strcmp(a, "--") == 0) {
-            i++;
-            break;
+            options_done = true;
         } else if (a[0] == '-' && a[1] == '-' && !o.file) {
             fprintf(stderr, "error: unknown option %s\n", a);
             wasm_usage(stderr);
@@ -348,18 +359,17 @@ static int cmd_wasm_run(int argc, char **argv)
         } else if (!o.file) {
             o.file = a;
         } else {
-            break;
+            o.args[o.nargs++] = argv[i];
         }
     }
     if (!o.file) {
         wasm_usage(stderr);
         goto out;
     }
-    o.args = argv + i;
-    o.nargs = argc - i;
     rc = run_module(&o);
 out:
     free(o.env);
+    free(o.args);
     return rc;
 }
 
