@@ -263,6 +263,8 @@ struct wasm_store {
     atomic_bool interrupt;
     wasm_trap trap;
     void *userdata;
+    wasm_host_trace_fn host_trace;  /* NULL: no tracing */
+    void *host_trace_ctx;
 };
 
 /* The context handed to host functions. */

@@ -48,10 +48,13 @@ struct decoder {
 static const char MSG_EOF_FILE[] = "unexpected end";
 static const char MSG_EOF_SECTION[] = "unexpected end of section or function";
 
-/* ---- errors --------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------
+ * fail(), fail_eof() and fail_oom() record the error and evaluate to false,
+ * visibly to the compiler, so `return fail(...)` ends a read and no output
+ * is considered used uninitialised after it. */
 
 __attribute__((format(printf, 3, 4)))
-static bool fail(struct decoder *d, const uint8_t *at, const char *fmt, ...)
+static void report(struct decoder *d, const uint8_t *at, const char *fmt, ...)
 {
     char msg[256];
     va_list ap;
@@ -59,18 +62,16 @@ static bool fail(struct decoder *d, const uint8_t *at, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     wasm_error_set(d->err, (size_t)(at - d->m->bytes), "%s", msg);
-    return false;
 }
 
-static bool fail_eof(struct decoder *d, const uint8_t *at)
+static const char *eof_message(const struct decoder *d)
 {
-    return fail(d, at, "%s", d->in_section ? MSG_EOF_SECTION : MSG_EOF_FILE);
+    return d->in_section ? MSG_EOF_SECTION : MSG_EOF_FILE;
 }
 
-static bool fail_oom(struct decoder *d, const uint8_t *at)
-{
-    return fail(d, at, "out of memory");
-}
+#define fail(...) (report(__VA_ARGS__), false)
+#define fail_eof(d, at) fail(d, at, "%s", eof_message(d))
+#define fail_oom(d, at) fail(d, at, "out of memory")
 
 /* ---- primitive reads ---------------------------------------------------- */
 
@@ -103,11 +104,13 @@ static bool read_bytes(struct decoder *d, struct reader *r, size_t n, const uint
  * section ends; only a number cut by the end of the file, or one that
  * would be fine, is an unexpected end.
  */
-static bool leb_failed(struct decoder *d, struct reader *r, const uint8_t *start, unsigned bits,
+static void report_leb(struct decoder *d, struct reader *r, const uint8_t *start, unsigned bits,
                        bool is_signed, const char *why)
 {
-    if (strcmp(why, MSG_EOF_FILE) != 0)
-        return fail(d, r->p, "%s", why);
+    if (strcmp(why, MSG_EOF_FILE) != 0) {
+        report(d, r->p, "%s", why);
+        return;
+    }
     if (r->end < d->file_end) {
         const uint8_t *p = start;
         const char *why2 = NULL;
@@ -117,11 +120,15 @@ static bool leb_failed(struct decoder *d, struct reader *r, const uint8_t *start
         bool ok = !is_signed ? wasm_read_u32(&p, d->file_end, &u32, &why2)
                   : bits == 32 ? wasm_read_s32(&p, d->file_end, &s32, &why2)
                                : wasm_read_s64(&p, d->file_end, &s64, &why2);
-        if (!ok && strcmp(why2, MSG_EOF_FILE) != 0)
-            return fail(d, p, "%s", why2);
+        if (!ok && strcmp(why2, MSG_EOF_FILE) != 0) {
+            report(d, p, "%s", why2);
+            return;
+        }
     }
-    return fail_eof(d, r->p);
+    report(d, r->p, "%s", eof_message(d));
 }
+
+#define leb_failed(...) (report_leb(__VA_ARGS__), false)
 
 static bool read_u32(struct decoder *d, struct reader *r, uint32_t *out)
 {
@@ -805,14 +812,11 @@ static bool decode_exports(struct decoder *d, struct reader *r)
     while (cap < 2 * n)
         cap *= 2;
     struct name_set names = {calloc(cap, sizeof(uint32_t)), cap - 1};
-    bool ok = m->exports && names.slots;
-    if (!ok) {
-        fail_oom(d, r->p);
-    } else {
+    bool ok = m->exports && names.slots ? true : fail_oom(d, r->p);
+    if (ok)
         m->nexports = n;
-        for (uint32_t i = 0; ok && i < n; i++)
-            ok = read_export(d, r, &names, i);
-    }
+    for (uint32_t i = 0; ok && i < n; i++)
+        ok = read_export(d, r, &names, i);
     free(names.slots);
     return ok;
 }
@@ -881,7 +885,7 @@ static bool read_elem_segment(struct decoder *d, struct reader *r, wasm_elem_seg
                                        : WASM_SEG_PASSIVE;
     seg->elem_type = WASM_FUNCREF;
     if (seg->mode == WASM_SEG_ACTIVE) {
-        const uint8_t *table_at = r->p;
+        const uint8_t *table_at = bit1 ? r->p : at;
         if (bit1 && !read_u32(d, r, &seg->table_index))
             return false;
         if (seg->table_index >= m->ntables)
@@ -1048,7 +1052,7 @@ static bool read_data_segment(struct decoder *d, struct reader *r, wasm_data_seg
         return fail(d, at, "malformed data segment kind %u", flags);
     seg->mode = flags == 1 ? WASM_SEG_PASSIVE : WASM_SEG_ACTIVE;
     if (seg->mode == WASM_SEG_ACTIVE) {
-        const uint8_t *mem_at = r->p;
+        const uint8_t *mem_at = flags == 2 ? r->p : at;
         if (flags == 2 && !read_u32(d, r, &seg->memory_index))
             return false;
         if (seg->memory_index >= m->nmemories)

@@ -147,6 +147,12 @@ void wasm_store_interrupt(wasm_store *store) { atomic_store(&store->interrupt, t
 void wasm_store_clear_interrupt(wasm_store *store) { atomic_store(&store->interrupt, false); }
 const wasm_trap *wasm_store_last_trap(const wasm_store *store) { return &store->trap; }
 void wasm_store_set_userdata(wasm_store *store, void *data) { store->userdata = data; }
+
+void wasm_store_set_host_trace(wasm_store *store, wasm_host_trace_fn fn, void *ctx)
+{
+    store->host_trace = fn;
+    store->host_trace_ctx = ctx;
+}
 void *wasm_store_userdata(const wasm_store *store) { return store->userdata; }
 
 /* ---- functions ----------------------------------------------------------------------- */

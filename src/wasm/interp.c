@@ -109,7 +109,15 @@ static bool call_host(wasm_store *store, const struct wasm_func *f, struct wasm_
     struct wasm_call call = {store, inst, false};
     store->trap.kind = WASM_TRAP_NONE;
     store->trap.nframes = 0;
+    if (store->host_trace)
+        store->host_trace(store->host_trace_ctx, f->name, (const wasm_cell *)args, np, NULL, 0,
+                          false, true);
     bool ok = f->fn(&call, f->env, (const wasm_cell *)args, (wasm_cell *)results);
+    if (store->host_trace) {
+        normalize(results, wasm_type_results(&f->type), nr);
+        store->host_trace(store->host_trace_ctx, f->name, (const wasm_cell *)args, np,
+                          (const wasm_cell *)results, nr, true, ok);
+    }
     store->sp = saved_sp;
     if (!ok) {
         if (store->trap.kind == WASM_TRAP_NONE) {

@@ -241,6 +241,18 @@ void wasm_error_set_nooffset(wasm_error *err, const char *fmt, ...)
     err->has_offset = false;
 }
 
+void wasm_error_setf(wasm_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    err->offset = 0;
+    err->has_offset = false;
+}
+
 /* ---- names ---------------------------------------------------------------- */
 
 const char *wasm_valtype_name(uint8_t type)

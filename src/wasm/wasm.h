@@ -124,6 +124,10 @@ typedef struct wasm_trap {
     wasm_frame_info frames[WASM_TRAP_MAX_FRAMES];
 } wasm_trap;
 
+/* Fills err (which may be NULL) with a message and no offset: for
+ * embedders that report their own errors through a wasm_error. */
+void wasm_error_setf(wasm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* The spec's message for a trap kind, e.g. "integer divide by zero". */
 const char *wasm_trap_kind_message(wasm_trap_kind kind);
 
@@ -201,6 +205,14 @@ void wasm_store_interrupt(wasm_store *store);
 void wasm_store_clear_interrupt(wasm_store *store);
 /* The trap of the last failed call in this store. */
 const wasm_trap *wasm_store_last_trap(const wasm_store *store);
+/* Called around every call from wasm into a host function of this store,
+ * for trace logs: once before the call (returned false, results NULL) and
+ * once after it (returned true; ok false when it trapped). `name` is the
+ * name the host function was created with. */
+typedef void (*wasm_host_trace_fn)(void *ctx, const char *name, const wasm_cell *args,
+                                   uint32_t nargs, const wasm_cell *results, uint32_t nresults,
+                                   bool returned, bool ok);
+void wasm_store_set_host_trace(wasm_store *store, wasm_host_trace_fn fn, void *ctx);
 /* Attach embedder data to the store (not owned). */
 void wasm_store_set_userdata(wasm_store *store, void *data);
 void *wasm_store_userdata(const wasm_store *store);
