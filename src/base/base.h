@@ -1,0 +1,16 @@
+/*
+ * base.h - the public header of the base layer: small pieces shared by
+ * every other layer. Other layers include this header, not the pieces.
+ *
+ *   log.h      leveled, per-component logging
+ *   buf.h      growable byte buffer (wg_buf)
+ *   headers.h  ordered multi-map of HTTP headers, Proxy-Wasm pair format
+ */
+#ifndef WG_BASE_BASE_H
+#define WG_BASE_BASE_H
+
+#include "base/buf.h"
+#include "base/headers.h"
+#include "base/log.h"
+
+#endif /* WG_BASE_BASE_H */

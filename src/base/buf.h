@@ -1,0 +1,64 @@
+/*
+ * buf.h - a growable byte buffer.
+ *
+ * A zeroed wg_buf (or one passed to wg_buf_init) is a valid empty buffer;
+ * nothing is allocated until bytes are added. data[0..len) are the bytes,
+ * cap is the allocated size. The contents are not NUL-terminated.
+ *
+ * Functions that can grow the buffer return false on allocation failure or
+ * when the size would overflow size_t, and then leave the buffer unchanged.
+ * Limiting how large a buffer may become is the caller's business.
+ *
+ * Source pointers may point into the buffer itself (e.g. appending part of
+ * the buffer to itself): such calls work on a copy of the source.
+ */
+#ifndef WG_BASE_BUF_H
+#define WG_BASE_BUF_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wg_buf {
+    uint8_t *data;
+    size_t len, cap;
+} wg_buf;
+
+void wg_buf_init(wg_buf *b);
+
+/* Releases the memory; the buffer is empty and valid again afterwards. */
+void wg_buf_free(wg_buf *b);
+
+/* Empties the buffer but keeps its memory for reuse. */
+void wg_buf_clear(wg_buf *b);
+
+/* Makes room for at least `extra` more bytes beyond len, so that the next
+ * appends of up to `extra` bytes do not allocate. */
+bool wg_buf_reserve(wg_buf *b, size_t extra);
+
+/* `data` may be NULL when n is 0. */
+bool wg_buf_append(wg_buf *b, const void *data, size_t n);
+bool wg_buf_append_str(wg_buf *b, const char *s);
+bool wg_buf_prepend(wg_buf *b, const void *data, size_t n);
+
+/* Replaces the whole content. */
+bool wg_buf_set(wg_buf *b, const void *data, size_t n);
+
+/* Removes the first n bytes (all of them if n >= len). Moves the rest, so it
+ * costs O(len): fine for headers and body chunks, not for a FIFO of
+ * many small reads. */
+void wg_buf_drain(wg_buf *b, size_t n);
+
+/* The general splice: removes `count` bytes at `start` and inserts
+ * data[0..n) there. start is clamped to len and count to what follows
+ * start, so (len, 0) appends and (0, len) replaces everything. */
+bool wg_buf_replace(wg_buf *b, size_t start, size_t count, const void *data, size_t n);
+
+/* printf-style append. The arguments must not point into b. On failure
+ * (allocation or an encoding error reported by vsnprintf) len is
+ * unchanged. */
+bool wg_buf_appendf(wg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool wg_buf_vappendf(wg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+#endif /* WG_BASE_BUF_H */

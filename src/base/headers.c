@@ -1,0 +1,353 @@
+#include "base/headers.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Each entry owns one allocation holding "name\0value\0": value points into
+ * it, so an entry costs one malloc and one free.
+ */
+
+static unsigned char ascii_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Not strncasecmp: that depends on the locale and stops at NUL bytes. */
+static bool name_equal(const wg_header *e, const char *name, size_t nlen)
+{
+    if (e->name_len != nlen)
+        return false;
+    for (size_t i = 0; i < nlen; i++) {
+        if (ascii_lower((unsigned char)e->name[i]) != ascii_lower((unsigned char)name[i]))
+            return false;
+    }
+    return true;
+}
+
+static bool entry_make(wg_header *e, const char *name, size_t nlen, const char *value, size_t vlen,
+                       bool lower)
+{
+    /* Through uint64_t so the checks still compile where size_t is 32
+     * bits (where the first two cannot fail). */
+    if ((uint64_t)nlen > UINT32_MAX || (uint64_t)vlen > UINT32_MAX || vlen > SIZE_MAX - 2 - nlen)
+        return false;
+    char *block = malloc(nlen + vlen + 2);
+    if (!block)
+        return false;
+    if (lower) {
+        for (size_t i = 0; i < nlen; i++)
+            block[i] = (char)ascii_lower((unsigned char)name[i]);
+    } else if (nlen > 0) {
+        memcpy(block, name, nlen);
+    }
+    block[nlen] = '\0';
+    if (vlen > 0)
+        memcpy(block + nlen + 1, value, vlen);
+    block[nlen + 1 + vlen] = '\0';
+    e->name = block;
+    e->name_len = (uint32_t)nlen;
+    e->value = block + nlen + 1;
+    e->value_len = (uint32_t)vlen;
+    return true;
+}
+
+static void entry_free(wg_header *e)
+{
+    free(e->name); /* value lives in the same block */
+}
+
+/* Room for `want` entries in total. */
+static bool reserve_items(wg_headers *h, uint32_t want)
+{
+    if (want <= h->cap)
+        return true;
+    uint32_t cap = h->cap < 8 ? 8 : h->cap;
+    while (cap < want)
+        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    size_t size = 0;
+    if (__builtin_mul_overflow((size_t)cap, sizeof(wg_header), &size))
+        return false;
+    wg_header *items = realloc(h->items, size);
+    if (!items)
+        return false;
+    h->items = items;
+    h->cap = cap;
+    return true;
+}
+
+void wg_headers_init(wg_headers *h)
+{
+    h->items = NULL;
+    h->count = 0;
+    h->cap = 0;
+    h->bytes = 0;
+}
+
+void wg_headers_clear(wg_headers *h)
+{
+    for (uint32_t i = 0; i < h->count; i++)
+        entry_free(&h->items[i]);
+    h->count = 0;
+    h->bytes = 0;
+}
+
+void wg_headers_free(wg_headers *h)
+{
+    wg_headers_clear(h);
+    free(h->items);
+    wg_headers_init(h);
+}
+
+static bool add(wg_headers *h, const char *name, size_t nlen, const char *value, size_t vlen,
+                bool lower)
+{
+    if (h->count == UINT32_MAX || !reserve_items(h, h->count + 1))
+        return false;
+    wg_header e = {0};
+    if (!entry_make(&e, name, nlen, value, vlen, lower))
+        return false;
+    h->items[h->count++] = e;
+    h->bytes += (size_t)e.name_len + e.value_len;
+    return true;
+}
+
+bool wg_headers_add(wg_headers *h, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return add(h, name, nlen, value, vlen, false);
+}
+
+bool wg_headers_add_lower(wg_headers *h, const char *name, size_t nlen, const char *value,
+                          size_t vlen)
+{
+    return add(h, name, nlen, value, vlen, true);
+}
+
+const wg_header *wg_headers_at(const wg_headers *h, uint32_t i)
+{
+    return i < h->count ? &h->items[i] : NULL;
+}
+
+const wg_header *wg_headers_get(const wg_headers *h, const char *name, size_t nlen)
+{
+    for (uint32_t i = 0; i < h->count; i++) {
+        if (name_equal(&h->items[i], name, nlen))
+            return &h->items[i];
+    }
+    return NULL;
+}
+
+uint32_t wg_headers_count(const wg_headers *h, const char *name, size_t nlen)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        if (name_equal(&h->items[i], name, nlen))
+            n++;
+    }
+    return n;
+}
+
+int wg_headers_get_joined(const wg_headers *h, const char *name, size_t nlen, wg_buf *out)
+{
+    wg_buf_clear(out);
+    int n = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        const wg_header *e = &h->items[i];
+        if (!name_equal(e, name, nlen))
+            continue;
+        if (n == INT_MAX || (n > 0 && !wg_buf_append(out, ",", 1)) ||
+            !wg_buf_append(out, e->value, e->value_len)) {
+            wg_buf_clear(out);
+            return -1;
+        }
+        n++;
+    }
+    return n;
+}
+
+/* Removes the entries with this name from index `from` on, in one pass
+ * that keeps the order of the others. */
+static uint32_t remove_from(wg_headers *h, uint32_t from, const char *name, size_t nlen)
+{
+    uint32_t kept = from;
+    for (uint32_t i = from; i < h->count; i++) {
+        wg_header *e = &h->items[i];
+        if (name_equal(e, name, nlen)) {
+            h->bytes -= (size_t)e->name_len + e->value_len;
+            entry_free(e);
+        } else {
+            h->items[kept++] = *e;
+        }
+    }
+    uint32_t removed = h->count - kept;
+    h->count = kept;
+    return removed;
+}
+
+static bool set(wg_headers *h, const char *name, size_t nlen, const char *value, size_t vlen,
+                bool lower)
+{
+    uint32_t first = 0;
+    while (first < h->count && !name_equal(&h->items[first], name, nlen))
+        first++;
+    if (first == h->count)
+        return add(h, name, nlen, value, vlen, lower);
+
+    wg_header *old = &h->items[first];
+    wg_header e = {0};
+    if (!entry_make(&e, old->name, old->name_len, value, vlen, false))
+        return false;
+    h->bytes -= (size_t)old->name_len + old->value_len;
+    entry_free(old);
+    *old = e;
+    h->bytes += (size_t)e.name_len + e.value_len;
+    remove_from(h, first + 1, name, nlen);
+    return true;
+}
+
+bool wg_headers_set(wg_headers *h, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    return set(h, name, nlen, value, vlen, false);
+}
+
+bool wg_headers_set_lower(wg_headers *h, const char *name, size_t nlen, const char *value,
+                          size_t vlen)
+{
+    return set(h, name, nlen, value, vlen, true);
+}
+
+uint32_t wg_headers_remove(wg_headers *h, const char *name, size_t nlen)
+{
+    return remove_from(h, 0, name, nlen);
+}
+
+bool wg_headers_copy(wg_headers *dst, const wg_headers *src)
+{
+    if (dst == src)
+        return true;
+    wg_headers tmp = {0};
+    if (!reserve_items(&tmp, src->count))
+        return false;
+    for (uint32_t i = 0; i < src->count; i++) {
+        const wg_header *e = &src->items[i];
+        if (!add(&tmp, e->name, e->name_len, e->value, e->value_len, false)) {
+            wg_headers_free(&tmp);
+            return false;
+        }
+    }
+    wg_headers_free(dst);
+    *dst = tmp;
+    return true;
+}
+
+/* ---- Proxy-Wasm pair serialisation ---------------------------------------- */
+
+static void put_u32le(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32le(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+bool wg_headers_serialize(const wg_headers *h, wg_buf *out)
+{
+    wg_buf_clear(out);
+    if (h->count == 0)
+        return true;
+
+    /* 4 + 8 N + bytes + 2 N, checked for overflow (a concern only where
+     * size_t is 32 bits). */
+    size_t n = h->count;
+    if (n > (SIZE_MAX - 4) / 10 || h->bytes > SIZE_MAX - 4 - 10 * n)
+        return false;
+    size_t size = 4 + 10 * n + h->bytes;
+    if (!wg_buf_reserve(out, size))
+        return false;
+
+    uint8_t *p = out->data;
+    put_u32le(p, h->count);
+    p += 4;
+    for (uint32_t i = 0; i < h->count; i++) {
+        put_u32le(p, h->items[i].name_len);
+        put_u32le(p + 4, h->items[i].value_len);
+        p += 8;
+    }
+    for (uint32_t i = 0; i < h->count; i++) {
+        const wg_header *e = &h->items[i];
+        /* The stored strings are NUL-terminated already: copy len + 1. */
+        memcpy(p, e->name, (size_t)e->name_len + 1);
+        p += e->name_len + 1;
+        memcpy(p, e->value, (size_t)e->value_len + 1);
+        p += e->value_len + 1;
+    }
+    out->len = size;
+    return true;
+}
+
+/* Checks that a string of `slen` bytes and its NUL fit at *pos. Lengths
+ * are compared with what is left before any arithmetic on them, so a
+ * hostile length cannot overflow or read past the end. */
+static bool take_string(size_t len, size_t *pos, uint32_t slen, const uint8_t *data)
+{
+    size_t left = len - *pos;
+    if (slen >= left) /* needs slen + 1 bytes */
+        return false;
+    if (data[*pos + slen] != 0)
+        return false;
+    *pos += (size_t)slen + 1;
+    return true;
+}
+
+bool wg_headers_deserialize(wg_headers *h, const uint8_t *data, size_t len, bool lower_names)
+{
+    if (len > WG_HEADERS_PAIRS_MAX_SIZE)
+        return false;
+    if (len < 4) {
+        wg_headers_clear(h);
+        return true;
+    }
+    uint32_t n = get_u32le(data);
+    if (n > WG_HEADERS_PAIRS_MAX_COUNT)
+        return false;
+    /* n <= 1024, so this cannot overflow. */
+    size_t pos = 4 + 8 * (size_t)n;
+    if (pos > len)
+        return false;
+
+    /* Pass 1: check the whole layout without allocating anything. */
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *sizes = data + 4 + 8 * (size_t)i;
+        if (!take_string(len, &pos, get_u32le(sizes), data) ||
+            !take_string(len, &pos, get_u32le(sizes + 4), data))
+            return false;
+    }
+    if (pos != len)
+        return false;
+
+    /* Pass 2: build a new map, and only swap it in once it is complete. */
+    wg_headers tmp = {0};
+    if (!reserve_items(&tmp, n))
+        return false;
+    pos = 4 + 8 * (size_t)n;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *sizes = data + 4 + 8 * (size_t)i;
+        uint32_t nlen = get_u32le(sizes), vlen = get_u32le(sizes + 4);
+        const char *name = (const char *)data + pos;
+        const char *value = name + nlen + 1;
+        if (!add(&tmp, name, nlen, value, vlen, lower_names)) {
+            wg_headers_free(&tmp);
+            return false;
+        }
+        pos += (size_t)nlen + 1 + vlen + 1;
+    }
+    wg_headers_free(h);
+    *h = tmp;
+    return true;
+}
