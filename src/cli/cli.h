@@ -31,5 +31,6 @@ enum {
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_wasm(int argc, char **argv);
+int cmd_plugin(int argc, char **argv);
 
 #endif /* WG_CLI_CLI_H */

@@ -14,6 +14,8 @@ static const wg_cli_command commands[] = {
     {"help", "Show this help", cmd_help},
     {"version", "Print the version", cmd_version},
     {"wasm", "Run or validate a plain WebAssembly module (wasm run FILE.wasm)", cmd_wasm},
+    {"plugin", "Run one simulated HTTP stream through a Proxy-Wasm plugin (plugin run)",
+     cmd_plugin},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

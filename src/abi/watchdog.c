@@ -1,0 +1,146 @@
+/*
+ * watchdog.c - stops guest calls that run past their deadline.
+ *
+ * The hot path (a callback per request) must not pay for a timer: a call
+ * only stores its budget and bumps a generation number in its VM's slot.
+ * One thread wakes every PERIOD_MS, and for each slot whose call is still
+ * the same one it saw before, adds the period to the time it has been
+ * running; past the budget it interrupts the store (thread-safe), and the
+ * call traps with "interrupted" at its next loop back-edge or call.
+ */
+#include "abi/internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define PERIOD_MS 5u
+
+struct pw_watch {
+    wasm_store *store;
+    atomic_uint generation;   /* bumped at each begin */
+    atomic_uint budget_ms;    /* 0: no call running */
+    atomic_bool fired;
+    /* Owned by the watchdog thread: */
+    unsigned seen_generation;
+    unsigned running_ms;
+    struct pw_watch *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pw_watch *watches;
+static pthread_t thread;
+static bool running, stopping;
+
+static void sample(void)
+{
+    for (pw_watch *w = watches; w; w = w->next) {
+        unsigned budget = atomic_load_explicit(&w->budget_ms, memory_order_acquire);
+        unsigned gen = atomic_load_explicit(&w->generation, memory_order_acquire);
+        if (budget == 0) {
+            w->running_ms = 0;
+            continue;
+        }
+        if (gen != w->seen_generation) {
+            /* A new call: it started within the last period. */
+            w->seen_generation = gen;
+            w->running_ms = 0;
+            continue;
+        }
+        w->running_ms += PERIOD_MS;
+        if (w->running_ms >= budget && !atomic_load(&w->fired)) {
+            atomic_store(&w->fired, true);
+            wasm_store_interrupt(w->store);
+        }
+    }
+}
+
+static void *watchdog_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lock);
+    while (!stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)PERIOD_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&wake, &lock, &until);
+        if (!stopping)
+            sample();
+    }
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+pw_watch *pw_watch_register(wasm_store *store)
+{
+    pw_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->store = store;
+    atomic_init(&w->generation, 0);
+    atomic_init(&w->budget_ms, 0);
+    atomic_init(&w->fired, false);
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        stopping = false;
+        if (pthread_create(&thread, NULL, watchdog_main, NULL) != 0) {
+            pthread_mutex_unlock(&lock);
+            free(w);
+            return NULL;
+        }
+        running = true;
+    }
+    w->next = watches;
+    watches = w;
+    pthread_mutex_unlock(&lock);
+    return w;
+}
+
+void pw_watch_unregister(pw_watch *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&lock);
+    for (pw_watch **p = &watches; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    free(w);
+}
+
+void pw_watch_begin(pw_watch *w, uint32_t budget_ms)
+{
+    atomic_store_explicit(&w->fired, false, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->generation, 1, memory_order_release);
+    atomic_store_explicit(&w->budget_ms, budget_ms ? budget_ms : 1, memory_order_release);
+}
+
+bool pw_watch_end(pw_watch *w)
+{
+    atomic_store_explicit(&w->budget_ms, 0, memory_order_release);
+    return atomic_load_explicit(&w->fired, memory_order_acquire);
+}
+
+void pw_watchdog_stop(void)
+{
+    pthread_mutex_lock(&lock);
+    if (!running) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    stopping = true;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    pthread_join(thread, NULL);
+    pthread_mutex_lock(&lock);
+    running = false;
+    pthread_mutex_unlock(&lock);
+}
