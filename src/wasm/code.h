@@ -195,8 +195,9 @@ struct wasm_func {
 };
 
 struct wasm_memory {
-    uint8_t *data;
-    uint64_t size;             /* bytes */
+    uint8_t *data;             /* reserved address space; never moves */
+    uint64_t size;             /* bytes accessible */
+    uint64_t reserved;         /* bytes reserved */
     uint32_t pages;
     uint32_t max_pages;        /* the declared maximum (65536 without one) */
     bool has_max;

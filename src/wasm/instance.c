@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* ---- types ---------------------------------------------------------------------- */
 
@@ -68,6 +69,8 @@ wasm_store *wasm_store_new(const wasm_store_config *config)
     return s;
 }
 
+static void memory_release(struct wasm_memory *m);
+
 static void free_object(wasm_store_object *o)
 {
     switch (o->kind) {
@@ -80,7 +83,7 @@ static void free_object(wasm_store_object *o)
     }
     case WASM_EXTERN_MEMORY: {
         struct wasm_memory *m = o->object;
-        free(m->data);
+        memory_release(m);
         free(m);
         break;
     }
@@ -195,6 +198,23 @@ void wasm_func_type(const wasm_func *func, wasm_functype *out)
 
 /* ---- memories ------------------------------------------------------------------------ */
 
+/* Linear memory is one reservation of address space, as large as the
+ * memory may ever grow (its maximum, capped by the store), made accessible
+ * page by page as it grows. Growing then never copies, never zeroes (fresh
+ * anonymous pages are zero) and never moves the data. */
+static bool memory_commit(struct wasm_memory *m, uint64_t new_size)
+{
+    if (new_size == m->size)
+        return true;
+    return mprotect(m->data + m->size, new_size - m->size, PROT_READ | PROT_WRITE) == 0;
+}
+
+static void memory_release(struct wasm_memory *m)
+{
+    if (m->data)
+        munmap(m->data, m->reserved);
+}
+
 wasm_memory *wasm_memory_new(wasm_store *store, wasm_limits limits, wasm_error *err)
 {
     uint32_t cap = store->config.max_memory_pages;
@@ -208,21 +228,32 @@ wasm_memory *wasm_memory_new(wasm_store *store, wasm_limits limits, wasm_error *
         wasm_error_set_nooffset(err, "out of memory");
         return NULL;
     }
-    m->pages = limits.min;
-    m->size = (uint64_t)limits.min * WASM_PAGE_SIZE;
     m->has_max = limits.has_max;
     m->max_pages = limits.has_max ? limits.max : WASM_MAX_PAGES;
     m->cap_pages = cap;
-    if (m->size) {
-        m->data = calloc(1, m->size);
-        if (!m->data) {
+    uint32_t most = m->max_pages < cap ? m->max_pages : cap;
+    m->reserved = (uint64_t)most * WASM_PAGE_SIZE;
+    if (m->reserved) {
+        void *p = mmap(NULL, m->reserved, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0);
+        if (p == MAP_FAILED) {
             free(m);
-            wasm_error_set_nooffset(err, "out of memory allocating %u pages", limits.min);
+            wasm_error_set_nooffset(err, "cannot reserve %u pages of address space", most);
             return NULL;
         }
+        m->data = p;
     }
+    uint64_t size = (uint64_t)limits.min * WASM_PAGE_SIZE;
+    if (!memory_commit(m, size)) {
+        memory_release(m);
+        free(m);
+        wasm_error_set_nooffset(err, "out of memory allocating %u pages", limits.min);
+        return NULL;
+    }
+    m->size = size;
+    m->pages = limits.min;
     if (!adopt(store, WASM_EXTERN_MEMORY, m)) {
-        free(m->data);
+        memory_release(m);
         free(m);
         wasm_error_set_nooffset(err, "out of memory");
         return NULL;
@@ -239,11 +270,8 @@ int64_t wasm_memory_grow_internal(struct wasm_memory *mem, uint32_t delta)
     if (want > mem->max_pages || want > mem->cap_pages)
         return -1;
     uint64_t size = want * WASM_PAGE_SIZE;
-    uint8_t *data = realloc(mem->data, size);
-    if (!data)
+    if (!memory_commit(mem, size))
         return -1;
-    memset(data + mem->size, 0, size - mem->size);
-    mem->data = data;
     mem->size = size;
     mem->pages = (uint32_t)want;
     return old;
