@@ -10,7 +10,7 @@ ASAN_DIR  := build-asan
 export NPROC
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build build-asan deps test spec fuzz bench-wasm run clean
+.PHONY: all build build-asan deps plugins test spec fuzz bench-wasm run clean
 
 all: build
 
@@ -30,9 +30,16 @@ build: $(BUILD_DIR)/CMakeCache.txt
 build-asan: $(ASAN_DIR)/CMakeCache.txt
 	$(CMAKE) --build $(ASAN_DIR) -j$(NPROC)
 
+# Test plugins: C (clang, wasm32-wasi) and AssemblyScript (npm, pinned). Both
+# build configurations use these, from build/.
+plugins: build
+	bash scripts/build-plugins.sh $(BUILD_DIR)/plugins
+	bash scripts/build-as-plugins.sh $(BUILD_DIR)/plugins-as
+
 test: deps
 	$(MAKE) build
 	$(MAKE) build-asan
+	$(MAKE) plugins
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(NPROC)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j$(NPROC) -L unit
 	$(MAKE) spec

@@ -23,6 +23,7 @@ PACKAGES=(
     libyaml-dev
     python3
     nodejs
+    npm
 )
 
 is_installed() {
@@ -35,6 +36,10 @@ missing=()
 for pkg in "${PACKAGES[@]}"; do
     # Any node binary (nvm, tarball, distro) is good enough for the benchmarks.
     if [[ "$pkg" == nodejs ]] && command -v node >/dev/null 2>&1; then
+        continue
+    fi
+    # Likewise npm (it builds the AssemblyScript test plugins).
+    if [[ "$pkg" == npm ]] && command -v npm >/dev/null 2>&1; then
         continue
     fi
     if ! is_installed "$pkg"; then

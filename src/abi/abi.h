@@ -227,7 +227,13 @@ typedef struct pw_stream_info {
  * message in err (a trap, a false answer, a link error...). */
 pw_vm *pw_vm_new(pw_module *module, const pw_plugin_config *config, const pw_host_ops *ops,
                  void *host, wasm_error *err);
-/* Runs on_done/on_delete for the root (and any live stream) and frees it. */
+/* Starts the plugin's shutdown: on_done on the root context, then
+ * on_delete. Returns true when that is complete; false when the plugin
+ * answered "not yet" and will call proxy_done() later (keep delivering
+ * ticks and call responses until pw_vm_shutdown_complete()). */
+bool pw_vm_shutdown(pw_vm *vm);
+bool pw_vm_shutdown_complete(const pw_vm *vm);
+/* Frees the VM; a shutdown still pending is cut short (on_delete runs). */
 void pw_vm_free(pw_vm *vm);
 
 /* A VM fails for good when a callback traps or overruns its deadline. */

@@ -160,7 +160,9 @@ static int hc_done(pw_vm *vm, const wasm_cell *a)
     (void)a;
     if (!vm->done_pending)
         return PW_NOT_FOUND;
+    /* on_delete runs once the current call has returned, never inside it. */
     vm->done_pending = false;
+    vm->delete_root = true;
     return PW_OK;
 }
 

@@ -191,7 +191,9 @@ struct pw_vm {
     struct pw_binding *bindings; /* one per hostcall table entry, made on demand */
 
     uint32_t tick_period_ms;
-    bool done_pending;           /* root on_done answered false */
+    bool done_pending;           /* root on_done said "not yet" */
+    bool delete_root;            /* proxy_done came: on_delete after the call */
+    bool shutting_down;          /* pw_vm_shutdown() started */           /* root on_done answered false */
     bool failed;
     char error[320];
     char failed_function[64];

@@ -290,6 +290,20 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
     return false;
 }
 
+static void delete_root(pw_vm *vm)
+{
+    vm->delete_root = false;
+    if (vm->root.deleted)
+        return;
+    wasm_cell arg = vm->root.id;
+    pw_vm_call(vm, PW_CB_ON_DELETE, &vm->root, &arg, 1, 0, NULL);
+    vm->root.deleted = true;
+    if (vm->tick_period_ms) {
+        vm->tick_period_ms = 0;
+        vm->ops->set_tick(vm->host, vm, 0);
+    }
+}
+
 bool pw_vm_call(pw_vm *vm, pw_callback cb, pw_context *ctx, const wasm_cell *args,
                 uint32_t nargs, uint32_t dflt, uint32_t *result)
 {
@@ -315,8 +329,11 @@ bool pw_vm_call(pw_vm *vm, pw_callback cb, pw_context *ctx, const wasm_cell *arg
     vm->effective = saved_effective;
     if (ok && result)
         *result = t.nresults ? (uint32_t)res[0] : dflt;
-    if (vm->depth == 0)
+    if (vm->depth == 0) {
         run_deferred(vm);
+        if (vm->delete_root)
+            delete_root(vm);
+    }
     return ok;
 }
 
@@ -665,18 +682,38 @@ void pw_vm_deliver_queues(pw_vm *vm)
     }
 }
 
+bool pw_vm_shutdown(pw_vm *vm)
+{
+    if (vm->root.deleted || !vm->root.created || vm->failed)
+        return true;
+    if (vm->done_pending || vm->shutting_down)
+        return pw_vm_shutdown_complete(vm);
+    vm->shutting_down = true;
+    wasm_cell arg = vm->root.id;
+    uint32_t done = 1;
+    if (!pw_vm_call(vm, PW_CB_ON_DONE, &vm->root, &arg, 1, 1, &done))
+        return true; /* trapped: nothing more is delivered */
+    if (!done && !vm->root.deleted && !vm->delete_root) {
+        vm->done_pending = true;
+        return false;
+    }
+    delete_root(vm);
+    return true;
+}
+
+bool pw_vm_shutdown_complete(const pw_vm *vm)
+{
+    return vm->root.deleted || vm->failed || !vm->root.created;
+}
+
 void pw_vm_free(pw_vm *vm)
 {
     if (!vm)
         return;
     if (vm->instance && !vm->root.deleted && vm->root.created && !vm->failed) {
-        /* Shutdown: on_done, then on_delete (a plugin that answers "not
-         * yet" is not waited for: the VM is going away). */
-        wasm_cell arg = vm->root.id;
-        uint32_t done = 1;
-        pw_vm_call(vm, PW_CB_ON_DONE, &vm->root, &arg, 1, 1, &done);
-        vm->done_pending = !done;
-        pw_vm_call(vm, PW_CB_ON_DELETE, &vm->root, &arg, 1, 0, NULL);
+        /* A plugin still draining is cut short: the VM is going away. */
+        if (pw_vm_shutdown(vm) == false)
+            delete_root(vm);
     }
     vm->root.deleted = true;
     pw_queue_forget_owner(vm);

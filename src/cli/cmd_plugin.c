@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How long a paused stream is given: ticks fired before giving up. */
 #define MAX_TICKS_WHILE_PAUSED 100
@@ -301,6 +302,10 @@ static bool run_stream(sim *s, bool *forwarded)
     info->destination_address = "127.0.0.1:8080";
     info->destination_port = 8080;
     info->connection_id = 1;
+    info->request_id = "plugin-run-0001";
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    info->start_time_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     pw_stream_set_request(s->stream, &s->req_h, &s->req_b, &s->req_t);
     pw_stream_set_response(s->stream, &s->resp_h, &s->resp_b, &s->resp_t);
 
@@ -644,6 +649,18 @@ static int plugin_run(int argc, char **argv)
     if (s.stream)
         pw_stream_finish(s.stream);
     s.stream = NULL;
+    /* Shut the plugin down, giving one that drains (proxy_done later) its
+     * ticks and call answers. */
+    if (!pw_vm_shutdown(s.vm)) {
+        for (int ticks = 0; !pw_vm_shutdown_complete(s.vm) && ticks < MAX_TICKS_WHILE_PAUSED;) {
+            if (deliver_pending(&s))
+                continue;
+            if (s.tick_period == 0)
+                break;
+            pw_vm_tick(s.vm);
+            ticks++;
+        }
+    }
     print_result(&s, mod, forwarded && !s.local_reply, NULL);
     if (pw_vm_failed(s.vm)) {
         fprintf(stderr, "error: %s\n", pw_vm_error(s.vm));
