@@ -10,7 +10,7 @@ ASAN_DIR  := build-asan
 export NPROC
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build build-asan deps plugins test spec fuzz bench-wasm run clean
+.PHONY: all build build-asan deps plugins test spec fuzz bench-wasm bench-abi run clean
 
 all: build
 
@@ -63,6 +63,10 @@ fuzz: deps
 bench-wasm: deps
 	$(MAKE) build
 	$(call run-script,bench-wasm.sh)
+
+bench-abi: deps
+	$(MAKE) build
+	$(call run-script,bench-abi.sh)
 
 run: deps
 	$(MAKE) build
