@@ -290,6 +290,39 @@ pw_action pw_stream_response_trailers(pw_stream *s);
 /* on_log, then on_done and on_delete; frees the stream. */
 void pw_stream_finish(pw_stream *s);
 
+/* ---- plugin slots: one plugin on one worker, with its failure policy ---- */
+
+/* A slot owns the worker's current VM for a plugin and applies the
+ * plugin's failStrategy when that VM fails:
+ *   FAIL_CLOSE   every later stream is denied (503, details wasm_fail_stream)
+ *   FAIL_OPEN    every later stream skips the plugin
+ *   FAIL_RELOAD  a fresh VM is created for later streams, after a backoff
+ *                that doubles with each consecutive failure (base 1 s, as
+ *                Envoy's default, at most 60 s); streams that arrive during
+ *                the backoff are denied. A VM that cannot even start is not
+ *                reloaded: that is fail-close (reload covers runtime errors).
+ * A failed VM is freed once its last stream has finished. */
+typedef struct pw_slot pw_slot;
+
+typedef enum pw_slot_decision {
+    PW_SLOT_RUN,    /* run the stream through *vm */
+    PW_SLOT_SKIP,   /* fail open: the plugin is skipped */
+    PW_SLOT_DENY,   /* fail close: answer 503 wasm_fail_stream */
+} pw_slot_decision;
+
+/* Creates the slot and its first VM. Returns NULL only when out of memory;
+ * a VM that fails to start leaves the slot failed (see pw_slot_error). */
+pw_slot *pw_slot_new(pw_module *module, const pw_plugin_config *config, const pw_host_ops *ops,
+                     void *host);
+void pw_slot_free(pw_slot *slot);
+/* What to do with a new stream at monotonic time now_ms. */
+pw_slot_decision pw_slot_acquire(pw_slot *slot, uint64_t now_ms, pw_vm **vm);
+/* The VM currently in use (or NULL), for timers, call answers, queues. */
+pw_vm *pw_slot_vm(const pw_slot *slot);
+bool pw_slot_failed(const pw_slot *slot);
+const char *pw_slot_error(const pw_slot *slot);   /* "" when none */
+uint32_t pw_slot_reloads(const pw_slot *slot);    /* VMs created after failures */
+
 /* ---- process-wide state ------------------------------------------------------------ */
 
 /* Call once before creating VMs (starts the deadline watchdog thread);

@@ -138,13 +138,9 @@ struct pw_hostcall_entry;
 
 struct pw_vm {
     pw_module *module;
-    pw_plugin_config cfg;        /* deep copy; strings below */
-    char *name, *root_id, *vm_id;
-    uint8_t *configuration;
-    uint8_t *vm_configuration;
-    char **env;
-    char **node_label_keys, **node_label_values;
-    char *node_id, *node_cluster, *node_namespace;
+    pw_plugin_config cfg;        /* with defaults applied; strings in cfg_copy */
+    pw_plugin_config *cfg_copy;  /* owned (pw_config_dup) */
+    const char *name, *root_id, *vm_id;   /* shorthands into cfg */
 
     const pw_host_ops *ops;
     void *host;
@@ -193,13 +189,21 @@ struct pw_vm {
     uint32_t tick_period_ms;
     bool done_pending;           /* root on_done said "not yet" */
     bool delete_root;            /* proxy_done came: on_delete after the call */
-    bool shutting_down;          /* pw_vm_shutdown() started */           /* root on_done answered false */
+    bool shutting_down;          /* pw_vm_shutdown() started */
+    uint32_t live_streams;       /* pw_stream_new minus pw_stream_finish */
+    uint64_t streams_completed;  /* finished without the VM failing */
+    bool retired;                /* free when the last stream finishes */           /* root on_done answered false */
     bool failed;
     char error[320];
     char failed_function[64];
     wasm_trap trap;
     struct pw_watch *watch;      /* deadline registration */
 };
+
+/* ---- config.c ---- */
+
+/* A deep copy in one allocation; free() it. NULL when out of memory. */
+pw_plugin_config *pw_config_dup(const pw_plugin_config *src);
 
 /* ---- vm.c ---------------------------------------------------------------------- */
 

@@ -29,6 +29,7 @@ pw_stream *pw_stream_new(pw_vm *vm, void *userdata)
         free(s);
         return NULL;
     }
+    vm->live_streams++;
     return s;
 }
 
@@ -163,4 +164,9 @@ void pw_stream_finish(pw_stream *s)
     wg_buf_free(&s->reply_body);
     free(s->reply_details);
     free(s);
+    vm->live_streams--;
+    if (!vm->failed)
+        vm->streams_completed++;
+    if (vm->retired && vm->live_streams == 0)
+        pw_vm_free(vm);
 }

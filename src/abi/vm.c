@@ -361,79 +361,24 @@ uint32_t pw_guest_alloc(pw_vm *vm, uint32_t size, bool *trapped)
     return (uint32_t)res;
 }
 
-/* ---- configuration copies ---------------------------------------------------------- */
-
-static char *dup_str(const char *s) { return strdup(s ? s : ""); }
-
-static uint8_t *dup_bytes(const uint8_t *p, size_t n)
-{
-    uint8_t *d = malloc(n ? n : 1);
-    if (d && n)
-        memcpy(d, p, n);
-    return d;
-}
-
-static char **dup_strv(const char *const *v, int n)
-{
-    char **d = calloc((size_t)n + 1, sizeof *d);
-    if (!d)
-        return NULL;
-    for (int i = 0; i < n; i++) {
-        d[i] = dup_str(v[i]);
-        if (!d[i])
-            return d; /* partial: freed by the caller's cleanup */
-    }
-    return d;
-}
-
-static void free_strv(char **v, int n)
-{
-    if (!v)
-        return;
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
+/* ---- configuration ----------------------------------------------------------------- */
 
 static bool copy_config(pw_vm *vm, const pw_plugin_config *c)
 {
-    vm->cfg = *c;
-    vm->name = dup_str(c->name);
-    vm->root_id = dup_str(c->root_id);
-    vm->vm_id = dup_str(c->vm_id);
-    vm->configuration = dup_bytes(c->configuration, c->configuration_len);
-    vm->vm_configuration = dup_bytes(c->vm_configuration, c->vm_configuration_len);
-    vm->env = dup_strv(c->env, c->nenv);
-    vm->node_id = dup_str(c->node.id);
-    vm->node_cluster = dup_str(c->node.cluster);
-    vm->node_namespace = dup_str(c->node.namespace_);
-    vm->node_label_keys = dup_strv(c->node.label_keys, c->node.nlabels);
-    vm->node_label_values = dup_strv(c->node.label_values, c->node.nlabels);
-    vm->cfg.name = vm->name;
-    vm->cfg.root_id = vm->root_id;
-    vm->cfg.vm_id = vm->vm_id;
-    vm->cfg.configuration = vm->configuration;
-    vm->cfg.vm_configuration = vm->vm_configuration;
-    vm->cfg.env = (const char *const *)vm->env;
-    vm->cfg.node.id = vm->node_id;
-    vm->cfg.node.cluster = vm->node_cluster;
-    vm->cfg.node.namespace_ = vm->node_namespace;
-    vm->cfg.node.label_keys = (const char *const *)vm->node_label_keys;
-    vm->cfg.node.label_values = (const char *const *)vm->node_label_values;
+    vm->cfg_copy = pw_config_dup(c);
+    if (!vm->cfg_copy)
+        return false;
+    vm->cfg = *vm->cfg_copy;
+    vm->name = vm->cfg.name;
+    vm->root_id = vm->cfg.root_id;
+    vm->vm_id = vm->cfg.vm_id;
     if (!vm->cfg.max_memory_bytes)
         vm->cfg.max_memory_bytes = DEFAULT_MAX_MEMORY;
     if (!vm->cfg.callback_deadline_ms)
         vm->cfg.callback_deadline_ms = DEFAULT_CALLBACK_DEADLINE_MS;
     if (!vm->cfg.start_deadline_ms)
         vm->cfg.start_deadline_ms = DEFAULT_START_DEADLINE_MS;
-    bool ok = vm->name && vm->root_id && vm->vm_id && vm->configuration &&
-              vm->vm_configuration && vm->env && vm->node_id && vm->node_cluster &&
-              vm->node_namespace && vm->node_label_keys && vm->node_label_values;
-    for (int i = 0; ok && i < c->nenv; i++)
-        ok = vm->env[i] != NULL;
-    for (int i = 0; ok && i < c->node.nlabels; i++)
-        ok = vm->node_label_keys[i] && vm->node_label_values[i];
-    return ok;
+    return true;
 }
 
 /* ---- start-up ------------------------------------------------------------------------ */
@@ -729,17 +674,7 @@ void pw_vm_free(pw_vm *vm)
     free(vm->deferred);
     free(vm->calls);
     free(vm->metrics);
-    free(vm->name);
-    free(vm->root_id);
-    free(vm->vm_id);
-    free(vm->configuration);
-    free(vm->vm_configuration);
-    free_strv(vm->env, vm->cfg.nenv);
-    free(vm->node_id);
-    free(vm->node_cluster);
-    free(vm->node_namespace);
-    free_strv(vm->node_label_keys, vm->cfg.node.nlabels);
-    free_strv(vm->node_label_values, vm->cfg.node.nlabels);
+    free(vm->cfg_copy);
     free(vm);
 }
 

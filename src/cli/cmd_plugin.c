@@ -61,10 +61,18 @@ typedef struct sim {
     pending_call *calls;
     uint32_t ncalls, calls_cap;
 
+    pw_fail_strategy fail_strategy;
+    int requests;              /* streams to run, one after the other */
+    pw_slot *slot;
+
     /* output */
     json_t *logs;
     json_t *http_calls;
+    json_t *streams;           /* one summary per stream */
+    json_t *trap;              /* the first trap, captured when it happened */
 } sim;
+
+static void upstream_response(sim *s);
 
 static void plugin_usage(FILE *out)
 {
@@ -85,7 +93,11 @@ static void plugin_usage(FILE *out)
             "calls:    --http-call-status N  --http-call-body TEXT (without them every\n"
             "          HTTP call fails as with an unreachable cluster)\n"
             "          --cluster NAME (repeatable): the known clusters; a call to another\n"
-            "          name gets BAD_ARGUMENT. Without it every name is known.\n");
+            "          name gets BAD_ARGUMENT. Without it every name is known.\n"
+            "failures: --fail-strategy FAIL_CLOSE|FAIL_OPEN|FAIL_RELOAD (FAIL_CLOSE)\n"
+            "          --requests N: run N identical streams, one simulated second apart;\n"
+            "          the output then has a `streams` summary (the other fields show the\n"
+            "          last stream, `trap` the first trap).\n");
 }
 
 /* Body bytes as a JSON string (empty bodies included; jansson refuses a
@@ -334,15 +346,7 @@ static bool run_stream(sim *s, bool *forwarded)
         info->upstream_address = "127.0.0.1:9000";
         info->upstream_port = 9000;
         info->cluster_name = "backend";
-        char status[16];
-        int n = snprintf(status, sizeof status, "%d", s->response_status);
-        wg_headers_add(&s->resp_h, ":status", 7, status, (size_t)n);
-        for (uint32_t i = 0; i < s->response_headers.count; i++) {
-            const wg_header *h = &s->response_headers.items[i];
-            wg_headers_add_lower(&s->resp_h, h->name, h->name_len, h->value, h->value_len);
-        }
-        if (s->response_body)
-            wg_buf_set(&s->resp_b, s->response_body, strlen(s->response_body));
+        upstream_response(s);
     }
     /* As in Envoy, a local reply also passes through the response callbacks. */
     if (!run_response(s))
@@ -410,7 +414,7 @@ static void print_result(sim *s, pw_module *mod, bool forwarded, const char *loa
     json_t *out = json_object();
     json_object_set_new(out, "abi_version",
                         mod ? json_string(pw_abi_version_name(pw_module_abi(mod))) : json_null());
-    if (forwarded && s->vm && !pw_vm_failed(s->vm)) {
+    if (forwarded) {
         json_t *req = json_object();
         json_object_set_new(req, "headers", headers_json(&s->req_h));
         json_object_set_new(req, "body", bytes_json(s->req_b.data, s->req_b.len));
@@ -428,14 +432,13 @@ static void print_result(sim *s, pw_module *mod, bool forwarded, const char *loa
     json_object_set_new(out, "http_calls", json_incref(s->http_calls));
     json_object_set_new(out, "logs", json_incref(s->logs));
     json_object_set_new(out, "metrics", s->vm ? metrics_json(s->vm) : json_array());
-    if (s->vm && pw_vm_failed(s->vm) && pw_vm_failed_function(s->vm)[0])
-        json_object_set_new(out, "trap", trap_json(s->vm));
-    else
-        json_object_set_new(out, "trap", json_null());
+    json_object_set_new(out, "trap", s->trap ? json_incref(s->trap) : json_null());
+    if (s->requests > 1)
+        json_object_set_new(out, "streams", json_incref(s->streams));
     if (load_error)
         json_object_set_new(out, "error", json_string(load_error));
-    else if (s->vm && pw_vm_failed(s->vm))
-        json_object_set_new(out, "error", json_string(pw_vm_error(s->vm)));
+    else if (s->slot && s->trap)
+        json_object_set_new(out, "error", json_string(pw_slot_error(s->slot)));
     char *text = json_dumps(out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (text) {
         puts(text);
@@ -536,6 +539,23 @@ static int parse_options(sim *s, int argc, char **argv)
             }
         } else if (OPT("--http-call-body")) {
             s->call_body = v;
+        } else if (OPT("--fail-strategy")) {
+            if (strcmp(v, "FAIL_CLOSE") == 0)
+                s->fail_strategy = PW_FAIL_CLOSE;
+            else if (strcmp(v, "FAIL_OPEN") == 0)
+                s->fail_strategy = PW_FAIL_OPEN;
+            else if (strcmp(v, "FAIL_RELOAD") == 0)
+                s->fail_strategy = PW_FAIL_RELOAD;
+            else {
+                fprintf(stderr, "error: --fail-strategy is FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD\n");
+                return WG_EXIT_USAGE;
+            }
+        } else if (OPT("--requests")) {
+            s->requests = atoi(v);
+            if (s->requests < 1 || s->requests > 100000) {
+                fprintf(stderr, "error: --requests needs a number from 1 to 100000\n");
+                return WG_EXIT_USAGE;
+            }
         } else if (OPT("--cluster")) {
             s->clusters[s->nclusters++] = v;
         } else if (OPT("--log-level")) {
@@ -570,6 +590,104 @@ static uint8_t *read_module(const char *path, size_t *size)
     return (uint8_t *)data;
 }
 
+/* Clears what one stream leaves behind and builds the client's request. */
+static void reset_stream(sim *s)
+{
+    wg_headers_clear(&s->req_h);
+    wg_headers_clear(&s->req_t);
+    wg_headers_clear(&s->resp_h);
+    wg_headers_clear(&s->resp_t);
+    wg_buf_clear(&s->req_b);
+    wg_buf_clear(&s->resp_b);
+    s->request_resumed = s->response_resumed = false;
+    s->closed = s->local_reply = false;
+    s->stream = NULL;
+    wg_headers_add(&s->req_h, ":method", 7, s->method, strlen(s->method));
+    wg_headers_add(&s->req_h, ":path", 5, s->path, strlen(s->path));
+    wg_headers_add(&s->req_h, ":authority", 10, s->authority, strlen(s->authority));
+    wg_headers_add(&s->req_h, ":scheme", 7, "http", 4);
+    for (uint32_t i = 0; i < s->request_headers.count; i++) {
+        const wg_header *h = &s->request_headers.items[i];
+        wg_headers_add(&s->req_h, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (s->body)
+        wg_buf_set(&s->req_b, s->body, strlen(s->body));
+}
+
+/* The upstream's answer, when the plugin is skipped or let the request go. */
+static void upstream_response(sim *s)
+{
+    char status[16];
+    int n = snprintf(status, sizeof status, "%d", s->response_status);
+    wg_headers_add(&s->resp_h, ":status", 7, status, (size_t)n);
+    for (uint32_t i = 0; i < s->response_headers.count; i++) {
+        const wg_header *h = &s->response_headers.items[i];
+        wg_headers_add_lower(&s->resp_h, h->name, h->name_len, h->value, h->value_len);
+    }
+    if (s->response_body)
+        wg_buf_set(&s->resp_b, s->response_body, strlen(s->response_body));
+}
+
+static void fail_stream_reply(sim *s)
+{
+    wg_headers_clear(&s->resp_h);
+    wg_headers_add(&s->resp_h, ":status", 7, "503", 3);
+    wg_buf_set(&s->resp_b, "wasm_fail_stream", 16);
+    s->local_reply = true;
+}
+
+/* Runs one stream at simulated time now_ms through the slot's policy.
+ * Returns whether the request went upstream. */
+static bool run_one(sim *s, uint64_t now_ms, bool *trapped)
+{
+    pw_vm *vm = NULL;
+    pw_slot_decision d = pw_slot_acquire(s->slot, now_ms, &vm);
+    static const char *const names[] = {"run", "skip", "deny"};
+    bool forwarded = false;
+    bool failed_now = false;
+    s->vm = vm;
+    if (d == PW_SLOT_RUN) {
+        bool ok = run_stream(s, &forwarded);
+        if (!ok && pw_vm_failed(vm)) {
+            failed_now = true;
+            *trapped = true;
+            if (!s->trap && pw_vm_failed_function(vm)[0])
+                s->trap = trap_json(vm);
+            fprintf(stderr, "error: %s\n", pw_vm_error(vm));
+            if (s->fail_strategy == PW_FAIL_OPEN && !s->local_reply) {
+                /* The failed plugin steps aside; the request goes on. */
+                wg_headers_clear(&s->resp_h);
+                wg_buf_clear(&s->resp_b);
+                upstream_response(s);
+                forwarded = true;
+            } else {
+                fail_stream_reply(s);
+                forwarded = false;
+            }
+        }
+        deliver_pending(s);
+        if (s->stream)
+            pw_stream_finish(s->stream);
+        s->stream = NULL;
+    } else if (d == PW_SLOT_SKIP) {
+        upstream_response(s);
+        forwarded = true;
+    } else {
+        fail_stream_reply(s);
+    }
+    if (s->local_reply)
+        forwarded = false;
+    const wg_header *st = wg_headers_get(&s->resp_h, ":status", 7);
+    json_t *summary = json_object();
+    json_object_set_new(summary, "plugin", json_string(names[d]));
+    json_object_set_new(summary, "status", st ? json_integer(atoi(st->value)) : json_null());
+    json_object_set_new(summary, "local_reply", json_boolean(s->local_reply));
+    json_object_set_new(summary, "trapped", json_boolean(failed_now));
+    json_object_set_new(summary, "vm_reloads", json_integer(pw_slot_reloads(s->slot)));
+    json_array_append_new(s->streams, summary);
+    return forwarded;
+}
+
 static int plugin_run(int argc, char **argv)
 {
     sim s;
@@ -585,6 +703,8 @@ static int plugin_run(int argc, char **argv)
     s.config = "";
     s.logs = json_array();
     s.http_calls = json_array();
+    s.streams = json_array();
+    s.requests = 1;
     int rc = s.env && s.clusters ? parse_options(&s, argc, argv) : WG_EXIT_FAILURE;
     pw_module *mod = NULL;
     uint8_t *bytes = NULL;
@@ -616,42 +736,32 @@ static int plugin_run(int argc, char **argv)
         .configuration_len = s.config_len,
         .nenv = s.nenv,
         .env = s.env,
+        .fail_strategy = s.fail_strategy,
         .node = {.id = "plugin-run", .cluster = "local", .namespace_ = "default"},
     };
-    s.vm = pw_vm_new(mod, &cfg, &sim_ops, &s, &err);
-    if (!s.vm) {
-        fprintf(stderr, "error: %s: %s\n", s.file, err.message);
-        print_result(&s, mod, false, err.message);
+    s.slot = pw_slot_new(mod, &cfg, &sim_ops, &s);
+    if (!s.slot) {
         rc = WG_EXIT_FAILURE;
         goto out;
     }
-    /* The request as the client sent it. */
-    wg_headers_add(&s.req_h, ":method", 7, s.method, strlen(s.method));
-    wg_headers_add(&s.req_h, ":path", 5, s.path, strlen(s.path));
-    wg_headers_add(&s.req_h, ":authority", 10, s.authority, strlen(s.authority));
-    wg_headers_add(&s.req_h, ":scheme", 7, "http", 4);
-    for (uint32_t i = 0; i < s.request_headers.count; i++) {
-        const wg_header *h = &s.request_headers.items[i];
-        wg_headers_add(&s.req_h, h->name, h->name_len, h->value, h->value_len);
+    if (!pw_slot_vm(s.slot)) {
+        /* The plugin did not start (trap in start-up, on_configure false...). */
+        fprintf(stderr, "error: %s: %s\n", s.file, pw_slot_error(s.slot));
+        print_result(&s, mod, false, pw_slot_error(s.slot));
+        rc = WG_EXIT_FAILURE;
+        goto out;
     }
-    if (s.body)
-        wg_buf_set(&s.req_b, s.body, strlen(s.body));
-    bool ok = run_stream(&s, &forwarded);
-    if (!ok && pw_vm_failed(s.vm)) {
-        /* FAIL_CLOSE, as the proxy's default: 503 with details. */
-        wg_headers_clear(&s.resp_h);
-        wg_headers_add(&s.resp_h, ":status", 7, "503", 3);
-        wg_buf_set(&s.resp_b, "wasm_fail_stream", 16);
-        s.local_reply = true;
+    bool trapped = false;
+    for (int i = 0; i < s.requests; i++) {
+        reset_stream(&s);
+        /* Simulated time: one second between streams, so a FAIL_RELOAD
+         * backoff (1 s, doubling) elapses in a few streams. */
+        forwarded = run_one(&s, (uint64_t)i * 1000u, &trapped);
     }
-    /* Deliver what is still pending (late call answers), then finish. */
-    deliver_pending(&s);
-    if (s.stream)
-        pw_stream_finish(s.stream);
-    s.stream = NULL;
     /* Shut the plugin down, giving one that drains (proxy_done later) its
      * ticks and call answers. */
-    if (!pw_vm_shutdown(s.vm)) {
+    s.vm = pw_slot_vm(s.slot);
+    if (s.vm && !pw_vm_shutdown(s.vm)) {
         for (int ticks = 0; !pw_vm_shutdown_complete(s.vm) && ticks < MAX_TICKS_WHILE_PAUSED;) {
             if (deliver_pending(&s))
                 continue;
@@ -661,15 +771,10 @@ static int plugin_run(int argc, char **argv)
             ticks++;
         }
     }
-    print_result(&s, mod, forwarded && !s.local_reply, NULL);
-    if (pw_vm_failed(s.vm)) {
-        fprintf(stderr, "error: %s\n", pw_vm_error(s.vm));
-        rc = WG_EXIT_FAILURE;
-    } else {
-        rc = WG_EXIT_OK;
-    }
+    print_result(&s, mod, forwarded, NULL);
+    rc = trapped ? WG_EXIT_FAILURE : WG_EXIT_OK;
 out:
-    pw_vm_free(s.vm);
+    pw_slot_free(s.slot);
     pw_module_release(mod);
     free(bytes);
     free(s.env);
@@ -686,6 +791,8 @@ out:
     wg_buf_free(&s.resp_b);
     json_decref(s.logs);
     json_decref(s.http_calls);
+    json_decref(s.streams);
+    json_decref(s.trap);
     return rc;
 }
 

@@ -250,6 +250,32 @@ class Failures(unittest.TestCase):
                     .split("=")[1])
         self.assertLessEqual(pages, 4096)  # 256 MiB default cap
 
+    def test_fail_strategies(self):
+        def statuses(policy):
+            out = run("trap", "-H", "x-trap: 1", "--requests", "6", "--fail-strategy", policy,
+                      rc=1)
+            self.assertEqual(out["trap"]["message"], "unreachable")
+            return [(s["plugin"], s["status"], s["trapped"], s["vm_reloads"])
+                    for s in out["streams"]]
+
+        # FAIL_CLOSE: the failed VM's stream and every later one get 503.
+        self.assertEqual(statuses("FAIL_CLOSE"),
+                         [("run", 503, True, 0)] + [("deny", 503, False, 0)] * 5)
+        # FAIL_OPEN: the plugin steps aside; traffic flows without it.
+        self.assertEqual(statuses("FAIL_OPEN"),
+                         [("run", 200, True, 0)] + [("skip", 200, False, 0)] * 5)
+        # FAIL_RELOAD: a fresh VM after a backoff (1 s, then 2 s: streams are
+        # one simulated second apart); streams during the backoff are denied.
+        self.assertEqual(statuses("FAIL_RELOAD"),
+                         [("run", 503, True, 0), ("deny", 503, False, 0), ("run", 503, True, 1),
+                          ("deny", 503, False, 1), ("deny", 503, False, 1),
+                          ("run", 503, True, 2)])
+
+    def test_healthy_plugin_over_many_requests(self):
+        out = run("shared", "--requests", "5")
+        self.assertEqual([s["status"] for s in out["streams"]], [200] * 5)
+        self.assertEqual(header(out["response"]["headers"], "x-shared-counter"), "5")
+
     def test_no_trap_without_trigger(self):
         out = run("trap")
         self.assertIsNone(out["trap"])
