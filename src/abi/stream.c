@@ -60,23 +60,31 @@ static pw_action event(pw_stream *s, pw_callback cb, enum event_kind kind, const
     pw_vm *vm = s->vm;
     if (vm->failed || !pw_vm_ensure_created(vm, &s->ctx))
         return PW_FAILED;
+    /* Events nest: the data plane may pass a local reply through the
+     * response callbacks from inside ops->local_reply, which runs while the
+     * event that sent the reply is still returning. Only the outermost
+     * event may finish a stream the data plane finished meanwhile. */
+    bool outer = !s->in_event;
+    bool saved_stop = s->stop_current;
     s->stop_current = false;
-    uint32_t r = 0;
     s->in_event = true;
+    uint32_t r = 0;
     bool ok = pw_vm_call(vm, cb, &s->ctx, args, nargs, 0, &r);
-    s->in_event = false;
+    /* Only the callback that sent a local reply is forced to "stop". */
+    bool forced_stop = s->stop_current;
+    s->stop_current = saved_stop;
+    s->in_event = !outer;
     if (s->finish_requested) {
-        /* The data plane finished the stream from a deferred action (a
-         * local reply it completed at once): finish it now. */
-        pw_stream_finish(s);
-        return ok ? PW_STOP : PW_FAILED;
+        if (outer) {
+            pw_stream_finish(s);
+            return ok ? PW_STOP : PW_FAILED;
+        }
+        return PW_STOP;
     }
     if (!ok)
         return PW_FAILED;
-    if (s->stop_current || s->replied) {
-        s->stop_current = false;
+    if (forced_stop)
         return PW_STOP;
-    }
     switch (kind) {
     case EV_HEADERS:
         /* 0 Continue, 2 ContinueAndEndStream (Envoy: Continue); 1, 3, 4

@@ -298,6 +298,7 @@ static void delete_root(pw_vm *vm)
     wasm_cell arg = vm->root.id;
     pw_vm_call(vm, PW_CB_ON_DELETE, &vm->root, &arg, 1, 0, NULL);
     vm->root.deleted = true;
+    pw_queue_forget_owner(vm);
     if (vm->tick_period_ms) {
         vm->tick_period_ms = 0;
         vm->ops->set_tick(vm->host, vm, 0);
@@ -307,7 +308,9 @@ static void delete_root(pw_vm *vm)
 bool pw_vm_call(pw_vm *vm, pw_callback cb, pw_context *ctx, const wasm_cell *args,
                 uint32_t nargs, uint32_t dflt, uint32_t *result)
 {
-    if (vm->failed)
+    /* Nothing reaches a failed VM, nor a context after its on_delete (the
+     * SDKs abort on unknown context ids). */
+    if (vm->failed || ctx->deleted)
         return false;
     wasm_func *f = vm->callbacks[cb];
     if (!f) {

@@ -2,11 +2,15 @@
  * watchdog.c - stops guest calls that run past their deadline.
  *
  * The hot path (a callback per request) must not pay for a timer: a call
- * only stores its budget and bumps a generation number in its VM's slot.
+ * only stores its budget and a new generation number in its VM's slot.
  * One thread wakes every PERIOD_MS, and for each slot whose call is still
  * the same one it saw before, adds the period to the time it has been
- * running; past the budget it interrupts the store (thread-safe), and the
- * call traps with "interrupted" at its next loop back-edge or call.
+ * running; past the budget it claims the call (compare-and-swap of the
+ * generation, which the call's end races for too) and interrupts the store
+ * (thread-safe): the call traps with "interrupted" at its next loop
+ * back-edge or call. A claim that loses to the call's end does nothing,
+ * and an interrupt that arrives just after the call ended is cleared by it,
+ * so no deadline ever hits the wrong call.
  */
 #include "abi/internal.h"
 
@@ -18,9 +22,13 @@
 
 struct pw_watch {
     wasm_store *store;
-    atomic_uint generation;   /* bumped at each begin */
-    atomic_uint budget_ms;    /* 0: no call running */
-    atomic_bool fired;
+    /* The generation of the call running now, 0 when none. Both sides
+     * clear it with a compare-and-swap, so exactly one of "the call ended"
+     * and "the deadline fired" wins. */
+    atomic_uint armed;
+    atomic_uint budget_ms;
+    atomic_bool interrupting;   /* the watchdog is between claim and interrupt */
+    unsigned next_generation;   /* owned by the VM's thread */
     /* Owned by the watchdog thread: */
     unsigned seen_generation;
     unsigned running_ms;
@@ -36,9 +44,8 @@ static bool running, stopping;
 static void sample(void)
 {
     for (pw_watch *w = watches; w; w = w->next) {
-        unsigned budget = atomic_load_explicit(&w->budget_ms, memory_order_acquire);
-        unsigned gen = atomic_load_explicit(&w->generation, memory_order_acquire);
-        if (budget == 0) {
+        unsigned gen = atomic_load(&w->armed);
+        if (gen == 0) {
             w->running_ms = 0;
             continue;
         }
@@ -49,10 +56,13 @@ static void sample(void)
             continue;
         }
         w->running_ms += PERIOD_MS;
-        if (w->running_ms >= budget && !atomic_load(&w->fired)) {
-            atomic_store(&w->fired, true);
+        if (w->running_ms < atomic_load(&w->budget_ms))
+            continue;
+        atomic_store(&w->interrupting, true);
+        unsigned expected = gen;
+        if (atomic_compare_exchange_strong(&w->armed, &expected, 0))
             wasm_store_interrupt(w->store);
-        }
+        atomic_store(&w->interrupting, false);
     }
 }
 
@@ -82,9 +92,9 @@ pw_watch *pw_watch_register(wasm_store *store)
     if (!w)
         return NULL;
     w->store = store;
-    atomic_init(&w->generation, 0);
+    atomic_init(&w->armed, 0);
     atomic_init(&w->budget_ms, 0);
-    atomic_init(&w->fired, false);
+    atomic_init(&w->interrupting, false);
     pthread_mutex_lock(&lock);
     if (!running) {
         stopping = false;
@@ -118,15 +128,24 @@ void pw_watch_unregister(pw_watch *w)
 
 void pw_watch_begin(pw_watch *w, uint32_t budget_ms)
 {
-    atomic_store_explicit(&w->fired, false, memory_order_relaxed);
-    atomic_fetch_add_explicit(&w->generation, 1, memory_order_release);
-    atomic_store_explicit(&w->budget_ms, budget_ms ? budget_ms : 1, memory_order_release);
+    if (++w->next_generation == 0)
+        w->next_generation = 1;
+    atomic_store_explicit(&w->budget_ms, budget_ms ? budget_ms : 1, memory_order_relaxed);
+    atomic_store(&w->armed, w->next_generation);
 }
 
 bool pw_watch_end(pw_watch *w)
 {
-    atomic_store_explicit(&w->budget_ms, 0, memory_order_release);
-    return atomic_load_explicit(&w->fired, memory_order_acquire);
+    unsigned expected = w->next_generation;
+    if (atomic_compare_exchange_strong(&w->armed, &expected, 0))
+        return false;
+    /* The deadline fired. Wait until the watchdog has delivered its
+     * interrupt, then drop it if the call ended without seeing it, so it
+     * cannot hit the next call. */
+    while (atomic_load(&w->interrupting))
+        ;
+    wasm_store_clear_interrupt(w->store);
+    return true;
 }
 
 void pw_watchdog_stop(void)
