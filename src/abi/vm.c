@@ -253,8 +253,9 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
 {
     bool outer = vm->depth == 0;
     if (outer) {
+        /* No stale interrupt can be pending here: a trap consumes its
+         * interrupt and pw_watch_end() drops one that came too late. */
         uint32_t ms = start_budget ? vm->cfg.start_deadline_ms : vm->cfg.callback_deadline_ms;
-        wasm_store_clear_interrupt(vm->store);
         pw_watch_begin(vm->watch, ms);
     }
     if (wg_log_enabled("wasm", WG_LOG_TRACE)) {

@@ -131,7 +131,9 @@ void pw_watch_begin(pw_watch *w, uint32_t budget_ms)
     if (++w->next_generation == 0)
         w->next_generation = 1;
     atomic_store_explicit(&w->budget_ms, budget_ms ? budget_ms : 1, memory_order_relaxed);
-    atomic_store(&w->armed, w->next_generation);
+    /* A release store (a plain move on x86): the watchdog may see the new
+     * call a little late, which only delays its count by one period. */
+    atomic_store_explicit(&w->armed, w->next_generation, memory_order_release);
 }
 
 bool pw_watch_end(pw_watch *w)
