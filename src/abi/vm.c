@@ -524,6 +524,9 @@ pw_vm *pw_vm_new(pw_module *module, const pw_plugin_config *config, const pw_hos
         .envp = vm->cfg.env,
         .write_out = wasi_write_out,
         .write_ctx = vm,
+        /* A plugin runs on a proxy worker: a guest "sleep" must not block
+         * it (cpp-host returns at once too). */
+        .no_sleep = true,
     };
     vm->wasi = wasm_wasi_new(&wc);
     if (!vm->store || !vm->wasi) {

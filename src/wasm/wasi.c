@@ -106,6 +106,7 @@ struct wasm_wasi {
     strlist env;
     void (*write_out)(void *ctx, int fd, const uint8_t *data, size_t size);
     void *write_ctx;
+    bool no_sleep;
 };
 
 static bool strlist_init(strlist *list, int n, const char *const *strs)
@@ -155,6 +156,7 @@ wasm_wasi *wasm_wasi_new(const wasm_wasi_config *config)
         }
         w->write_out = config->write_out;
         w->write_ctx = config->write_ctx;
+        w->no_sleep = config->no_sleep;
     }
     return w;
 }
@@ -661,7 +663,8 @@ static uint16_t read_subscription(const uint8_t *s, bool unstable, pending_event
     }
 }
 
-static bool poll_oneoff(wasm_call *call, const wasm_cell *args, wasm_cell *results, bool unstable)
+static bool poll_oneoff(wasm_call *call, const wasm_cell *args, wasm_cell *results, bool unstable,
+                        bool no_sleep)
 {
     wasm_memory *mem = wasm_call_memory(call);
     uint32_t n = ARG32(2);
@@ -696,7 +699,7 @@ static bool poll_oneoff(wasm_call *call, const wasm_cell *args, wasm_cell *resul
      * clocks are approximated by wall time) and report every clock that
      * has expired by then. */
     uint64_t horizon = any_now ? 0 : min_wait;
-    if (horizon > 0)
+    if (horizon > 0 && !no_sleep)
         sleep_ns(horizon);
     uint32_t count = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -719,13 +722,13 @@ static bool poll_oneoff(wasm_call *call, const wasm_cell *args, wasm_cell *resul
 
 static bool wasi_poll_oneoff(wasm_call *call, void *env, const wasm_cell *args, wasm_cell *results)
 {
-    return poll_oneoff(call, args, results, false);
+    return poll_oneoff(call, args, results, false, ((const wasm_wasi *)env)->no_sleep);
 }
 
 static bool wasi_unstable_poll_oneoff(wasm_call *call, void *env, const wasm_cell *args,
                                       wasm_cell *results)
 {
-    return poll_oneoff(call, args, results, true);
+    return poll_oneoff(call, args, results, true, ((const wasm_wasi *)env)->no_sleep);
 }
 
 /* ---- resolution ---------------------------------------------------------------------- */

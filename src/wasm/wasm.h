@@ -319,6 +319,10 @@ typedef struct wasm_wasi_config {
     /* Where fd 1 and 2 go. NULL: the process's stdout/stderr. */
     void (*write_out)(void *ctx, int fd, const uint8_t *data, size_t size);
     void *write_ctx;
+    /* poll_oneoff never sleeps: clock subscriptions are reported as due at
+     * once. For embedders whose threads must not block (a proxy worker);
+     * cpp-host/Envoy likewise never sleep there. */
+    bool no_sleep;
 } wasm_wasi_config;
 
 typedef struct wasm_wasi wasm_wasi;

@@ -228,7 +228,7 @@ static void env_open(env *e, const char *name)
 {
     static const char *const argv[] = {"prog", "a", "b c", ""};
     static const char *const envp[] = {"GREETING=hi", "EMPTY="};
-    wasm_wasi_config cfg = {4, argv, 2, envp, NULL, NULL};
+    wasm_wasi_config cfg = {4, argv, 2, envp, NULL, NULL, false};
     env_open_cfg(e, name, cfg);
 }
 
@@ -521,7 +521,7 @@ static void test_fd_write_bad_pointers(void **state)
 static void test_fd_write_process_stdout(void **state)
 {
     /* With write_out NULL, fd 1 goes to the process's stdout. */
-    wasm_wasi *w = wasm_wasi_new(&(wasm_wasi_config){0, NULL, 0, NULL, NULL, NULL});
+    wasm_wasi *w = wasm_wasi_new(&(wasm_wasi_config){0, NULL, 0, NULL, NULL, NULL, false});
     assert_non_null(w);
     wasm_store *store = wasm_store_new(NULL);
     wasm_module *m = load("wasi_p1.wasm");
@@ -700,6 +700,24 @@ static void check_event(env *e, uint32_t at_, uint64_t userdata, uint16_t error,
     const uint8_t *p = at(e, at_, 32);
     assert_int_equal(p[8] | p[9] << 8, error);
     assert_int_equal(p[10], type);
+}
+
+/* no_sleep (what the proxy uses for plugins): a 60 s sleep returns at once
+ * with its clock event, so a guest cannot block a worker. */
+static void test_poll_oneoff_no_sleep(void **state)
+{
+    (void)state;
+    static const char *const argv[] = {"prog"};
+    env e;
+    env_open_cfg(&e, "wasi_p1.wasm", (wasm_wasi_config){1, argv, 0, NULL, NULL, NULL, true});
+    const uint32_t in = 0x4000, out = 0x5000, nev = 0x6000;
+    sub_clock(&e, in, 42, 1, 60ull * 1000000000u, 0);
+    uint64_t t0 = mono_ns();
+    assert_int_equal(CALL(&e, "poll_oneoff", in, out, 1, nev), E_SUCCESS);
+    assert_true(mono_ns() - t0 < 5ull * 1000000000u);
+    assert_int_equal(rd32(&e, nev), 1);
+    check_event(&e, out, 42, 0, 0);
+    env_close(&e);
 }
 
 static void test_poll_oneoff(void **state)
@@ -891,7 +909,7 @@ static void test_hello_c(void **state)
     static const char *const argv[] = {"hello", "a", "b c"};
     static const char *const envp[] = {"OTHER=x", "GREETING=hi"};
     env e;
-    env_open_cfg(&e, "hello.wasm", (wasm_wasi_config){3, argv, 2, envp, NULL, NULL});
+    env_open_cfg(&e, "hello.wasm", (wasm_wasi_config){3, argv, 2, envp, NULL, NULL, false});
     assert_false(try_call(&e, "_start", NULL, 0, NULL));
     const wasm_trap *trap = wasm_store_last_trap(e.store);
     assert_int_equal(trap->kind, WASM_TRAP_EXIT);
@@ -905,7 +923,7 @@ static void test_hello_c(void **state)
     env_close(&e);
 
     /* Without the variable. */
-    env_open_cfg(&e, "hello.wasm", (wasm_wasi_config){1, argv, 0, NULL, NULL, NULL});
+    env_open_cfg(&e, "hello.wasm", (wasm_wasi_config){1, argv, 0, NULL, NULL, NULL, false});
     assert_false(try_call(&e, "_start", NULL, 0, NULL));
     assert_int_equal(wasm_store_last_trap(e.store)->exit_code, 7);
     assert_string_equal(e.cap.data[1], "argc=1\nargv[0]=hello\nGREETING=(unset)\n");
@@ -943,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_misc_errnos),
         cmocka_unit_test(test_proc_exit),
         cmocka_unit_test(test_poll_oneoff),
+        cmocka_unit_test(test_poll_oneoff_no_sleep),
         cmocka_unit_test(test_unstable),
         cmocka_unit_test(test_resolve_refuses),
         cmocka_unit_test(test_no_memory),
