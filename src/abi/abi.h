@@ -108,6 +108,9 @@ pw_module *pw_module_load(const uint8_t *bytes, size_t size, wasm_error *err);
 pw_module *pw_module_retain(pw_module *m);
 void pw_module_release(pw_module *m);
 pw_abi_version pw_module_abi(const pw_module *m);
+/* Whether the plugin exports a request (or response) body callback: the
+ * data plane re-frames bodies only through plugins that may change them. */
+bool pw_module_has_body_callback(const pw_module *m, bool response);
 wasm_module *pw_module_wasm(const pw_module *m);
 
 /* ---- configuration ---------------------------------------------------------- */

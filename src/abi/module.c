@@ -209,4 +209,9 @@ void pw_module_release(pw_module *m)
 }
 
 pw_abi_version pw_module_abi(const pw_module *m) { return m->abi; }
+
+bool pw_module_has_body_callback(const pw_module *m, bool response)
+{
+    return m->callbacks[response ? PW_CB_ON_RESPONSE_BODY : PW_CB_ON_REQUEST_BODY] >= 0;
+}
 wasm_module *pw_module_wasm(const pw_module *m) { return m->wasm; }

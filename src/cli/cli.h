@@ -32,5 +32,7 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_wasm(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 
 #endif /* WG_CLI_CLI_H */

@@ -16,6 +16,9 @@ static const wg_cli_command commands[] = {
     {"wasm", "Run or validate a plain WebAssembly module (wasm run FILE.wasm)", cmd_wasm},
     {"plugin", "Run one simulated HTTP stream through a Proxy-Wasm plugin (plugin run)",
      cmd_plugin},
+    {"run", "Run the proxy (run -c FILE)", cmd_run},
+    {"validate", "Check bootstrap configs and WasmPlugin manifests (validate FILE|DIR...)",
+     cmd_validate},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -1,0 +1,345 @@
+/*
+ * internal.h - the data plane's private structures (src/proxy/ only).
+ *
+ * Files:
+ *   proxy.c     start-up, signals, drain, the main loop
+ *   plugins.c   the plugin chain: manifests -> modules -> per-listener chains
+ *   worker.c    worker threads, listeners, the plugins' per-worker host side
+ *   conn.c      downstream connections: parsing, one stream at a time
+ *   stream.c    a request/response exchange and its plugin chain
+ *   upstream.c  clusters, the connection pool, forwarding to the upstream,
+ *               and the HTTP calls plugins make
+ *   admin.c     the admin server
+ *   metrics.c   the proxy's own metrics
+ */
+#ifndef WASMGATE_PROXY_INTERNAL_H
+#define WASMGATE_PROXY_INTERNAL_H
+
+#include "abi/abi.h"
+#include "http/http.h"
+#include "plugins/plugins.h"
+#include "proxy/proxy.h"
+#include "stats/stats.h"
+
+#include <stdatomic.h>
+#include <uv.h>
+
+/* How much may wait in a socket's write queue before the other side stops
+ * being read (back-pressure). */
+#define WG_WRITE_HIGH_WATER (256u * 1024u)
+
+/* ---- plugins (plugins.c) ------------------------------------------------------ */
+
+/* One plugin from a manifest: immutable after start-up, shared by every
+ * worker. A plugin whose module could not be loaded has module NULL and
+ * load_error set; its failStrategy then decides (FAIL_OPEN skips it, the
+ * others deny its traffic). */
+typedef struct wg_plugin {
+    char *key;               /* "namespace/name" */
+    const wg_manifest *manifest;
+    pw_module *module;
+    pw_plugin_config config; /* strings borrowed from the manifest/config */
+    const char **env;        /* the WASI environ of the plugin */
+    char *load_error;
+    size_t index;            /* in wg_proxy.plugins */
+    /* metrics */
+    wg_metric *traps;
+    wg_metric *reloads;
+    wg_metric *callback_us;  /* histogram: microseconds in the plugin per stream */
+    wg_metric *failed;       /* gauge: VMs failed (per worker count) */
+} wg_plugin;
+
+/* The plugins that apply to one listener, in chain order. */
+typedef struct wg_chain {
+    wg_plugin **plugins;
+    size_t n;
+} wg_chain;
+
+bool wg_plugins_load(wg_proxy *p, wg_buf *errors);
+void wg_plugins_unload(wg_proxy *p);
+
+/* ---- the process --------------------------------------------------------------- */
+
+typedef struct wg_worker wg_worker;
+
+typedef struct wg_proxy_metrics {
+    wg_metric *requests[6];        /* by code class: 1xx..5xx, [0] = other */
+    wg_metric *downstream_active;  /* gauge */
+    wg_metric *downstream_total;
+    wg_metric *upstream_errors_connect;
+    wg_metric *upstream_errors_timeout;
+    wg_metric *upstream_errors_reset;
+    wg_metric *bad_requests;
+    wg_metric *local_replies;
+} wg_proxy_metrics;
+
+struct wg_proxy {
+    const wg_config *config;
+    wg_stats *stats;
+    wg_proxy_metrics m;
+    wg_plugins_set *manifests;
+    wg_plugin **plugins;
+    size_t nplugins;
+    wg_chain *chains;            /* one per listener */
+    wg_worker **workers;
+    uint32_t nworkers;
+    uv_loop_t loop;              /* the main thread's */
+    uv_signal_t sigterm, sigint;
+    uv_timer_t drain_timer;
+    struct wg_admin *admin;
+    atomic_bool draining;
+    atomic_bool drain_expired;   /* the drain timeout passed: close everything */
+    atomic_uint workers_done;
+    uv_timer_t check_timer;
+    int exit_code;
+    uint64_t started_ms;
+};
+
+void wg_metrics_init(wg_proxy *p);
+void wg_metrics_count_response(wg_proxy *p, int status);
+
+/* ---- workers (worker.c) ------------------------------------------------------------ */
+
+/* The host side of one plugin on one worker: the pw_host_ops `host`. */
+typedef struct wg_vmhost {
+    wg_worker *worker;
+    wg_plugin *plugin;
+    pw_slot *slot;
+    uv_timer_t tick;
+    bool tick_armed;
+    atomic_bool queue_pending;
+    uint32_t failures_seen;
+} wg_vmhost;
+
+typedef struct wg_upconn wg_upconn;
+
+/* A cluster on one worker: round robin and idle keep-alive connections. */
+typedef struct wg_upcluster {
+    const wg_config_cluster *config;
+    size_t next_endpoint;
+    wg_upconn *idle;             /* singly linked via wg_upconn.next_idle */
+    uint32_t nidle;
+} wg_upcluster;
+
+typedef struct wg_conn wg_conn;
+
+struct wg_worker {
+    wg_proxy *proxy;
+    uint32_t index;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;             /* queue notifications, drain, stop */
+    uv_tcp_t *listeners;         /* one per configured listener */
+    bool *listening;
+    wg_vmhost *vmhosts;          /* one per plugin */
+    wg_upcluster *clusters;      /* one per configured cluster */
+    wg_conn *conns;              /* live downstream connections */
+    uint32_t nconns;
+    bool draining;
+    bool stopping;
+    uint64_t next_stream_id;
+};
+
+extern const pw_host_ops wg_host_ops;
+
+bool wg_workers_start(wg_proxy *p, wg_buf *errors);
+void wg_workers_drain(wg_proxy *p);     /* thread-safe */
+void wg_workers_stop(wg_proxy *p);      /* joins them */
+uint64_t wg_now_ms(void);
+/* Opens a listening socket with SO_REUSEPORT bound to addr. */
+int wg_listen_socket(const wg_config_address *addr, int *fd_out);
+void wg_worker_conn_closed(wg_worker *w, wg_conn *c);
+void wg_worker_check_stopped(wg_worker *w);
+
+/* ---- downstream (conn.c, stream.c) -------------------------------------------------- */
+
+typedef struct wg_stream wg_stream;
+
+struct wg_conn {
+    wg_worker *worker;
+    uv_tcp_t tcp;
+    size_t listener;             /* index in config->listeners */
+    wg_http_parser parser;
+    wg_buf in;                   /* bytes read but not yet parsed (paused) */
+    wg_stream *stream;           /* the request being served, or NULL */
+    uv_timer_t timer;            /* request-head and idle timeouts */
+    char peer[64], local[64];
+    uint32_t peer_port, local_port;
+    uint64_t id;
+    bool reading;
+    bool closing;
+    int open_handles;            /* while closing: handles not yet closed */
+    bool lingering;              /* half-closed after an error, draining input */
+    uv_shutdown_t shutdown_req;
+    bool close_after;            /* close when the current response is done */
+    bool http10;
+    size_t write_pending;        /* bytes queued on the socket */
+    wg_conn *next, *prev;        /* in the worker's list */
+};
+
+void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server);
+void wg_conn_close(wg_conn *c);
+/* Queues bytes on the connection's socket (the buffer is taken over). */
+void wg_conn_write(wg_conn *c, wg_buf *data);
+void wg_conn_stream_done(wg_conn *c);
+void wg_conn_update_reading(wg_conn *c);
+
+/* One plugin of a stream's chain. */
+typedef struct wg_filter {
+    wg_stream *stream;
+    size_t index;
+    wg_vmhost *host;
+    pw_stream *ps;               /* NULL when skipped */
+    bool skipped;
+    bool body_eos_req, body_eos_resp;   /* saw end_of_stream in its body callback */
+    uint64_t time_ns;            /* spent in the plugin */
+} wg_filter;
+
+/* Where the stream waits. */
+typedef enum wg_stream_wait {
+    WG_WAIT_NONE,
+    WG_WAIT_REQ_HEADERS,         /* filter at req_hdr_next paused */
+    WG_WAIT_REQ_BODY,            /* filter at req_body_stop paused (not buffering) */
+    WG_WAIT_RESP_HEADERS,
+    WG_WAIT_RESP_BODY,
+} wg_stream_wait;
+
+struct wg_stream {
+    wg_conn *conn;
+    wg_worker *worker;
+    const wg_chain *chain;
+    wg_filter *filters;
+    size_t nfilters;
+    uint64_t id;
+    char request_id[40];
+    uint64_t start_ns;
+
+    /* request */
+    wg_headers req_headers;      /* Proxy-Wasm form: :method :path :authority :scheme first */
+    wg_headers req_trailers;
+    wg_buf *req_stage;           /* nfilters + 1 body stages; the last one goes upstream */
+    bool req_has_body;
+    bool req_complete;           /* the downstream request ended */
+    bool req_reframe;            /* plugins may change the body: chunked upstream */
+    size_t req_hdr_next;         /* next filter for the request headers */
+    bool req_headers_done;       /* every filter saw them: routed */
+    uint64_t req_bytes;
+
+    /* response */
+    wg_headers resp_headers;     /* ":status" first */
+    wg_headers resp_trailers;
+    wg_buf *resp_stage;          /* body stages in reverse chain order; the last one goes downstream */
+    bool resp_started;           /* the upstream (or a local reply) produced a head */
+    bool resp_has_body;
+    bool resp_complete;          /* the upstream response ended */
+    bool resp_reframe;
+    size_t resp_hdr_next;        /* how many filters (from the end) have seen the response head */
+    bool resp_head_sent;         /* written downstream */
+    bool resp_body_done;         /* the last byte is written downstream */
+    wg_http_framing down_framing;
+    uint64_t resp_bytes;
+    int status;
+
+    /* control */
+    wg_stream_wait wait;
+    wg_filter *waiting;          /* the filter that paused the stream */
+    size_t wait_pos;             /* its position in the direction's order */
+    bool pass_req_stage, pass_resp_stage;  /* let the waiting stage through once */
+    wg_filter *calling;          /* the filter whose callback is running */
+    int busy;                    /* inside drive(): events only record */
+    bool resume_pending;         /* `calling` resumed inside its own callback */
+    bool local_reply;            /* the response is made here, not upstream */
+    bool reply_pending;          /* a plugin asked for a local reply */
+    int reply_status;
+    size_t reply_through;        /* filters that see the reply's response */
+    wg_buf reply_body;
+    wg_headers reply_headers;
+    char reply_details[128];
+    bool deny;                   /* a failed plugin denies the stream */
+    bool fail_pending;           /* a plugin failed during this stream */
+    const char *details;         /* response code details for the log */
+    bool reset;                  /* abandon: close the connection */
+    bool finished;
+    const char *method;
+    bool head_request;
+    bool expect_continue;
+    bool *req_stage_eos;         /* the whole request body reached stage i */
+    bool *resp_stage_eos;
+    size_t resp_first;           /* response order starts here (local replies) */
+    bool resp_length_known;
+    uint64_t resp_length;
+
+    /* routing and upstream */
+    bool routed;
+    const wg_config_route *route;
+    wg_upcluster *cluster;
+    wg_upconn *up;
+    bool up_head_sent;           /* the request head is on the upstream socket */
+    bool up_body_sent;           /* and the end of its body */
+    bool up_chunked;             /* the request body goes chunked */
+    pw_stream_info info;
+    char upstream_addr[64];
+};
+
+/* stream.c */
+wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head);
+void wg_stream_request_body(wg_stream *s, const uint8_t *data, size_t len);
+void wg_stream_request_trailers(wg_stream *s, const wg_headers *trailers);
+void wg_stream_request_complete(wg_stream *s);
+void wg_stream_free(wg_stream *s);
+/* From upstream.c: */
+void wg_stream_upstream_head(wg_stream *s, const wg_http_head *head);
+void wg_stream_upstream_body(wg_stream *s, const uint8_t *data, size_t len);
+void wg_stream_upstream_complete(wg_stream *s, const wg_headers *trailers);
+void wg_stream_upstream_failed(wg_stream *s, int status, const char *details);
+/* The downstream socket drained: more response body may flow. */
+void wg_stream_downstream_writable(wg_stream *s);
+/* The data plane's answer to a plugin's request. */
+void wg_stream_local_reply(wg_stream *s, int status, const char *details, const uint8_t *body,
+                           size_t body_len, const wg_headers *headers);
+/* Called by the host ops. */
+void wg_stream_on_resume(wg_filter *f, pw_stream_type type);
+void wg_stream_on_close(wg_filter *f);
+void wg_stream_on_local_reply(wg_filter *f, const pw_local_reply *reply);
+
+/* ---- upstream (upstream.c) -------------------------------------------------------------- */
+
+struct wg_upconn {
+    wg_worker *worker;
+    wg_upcluster *cluster;
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_timer_t timer;            /* connect, then response timeout */
+    wg_http_parser parser;
+    wg_stream *stream;           /* NULL when idle, or for a callout */
+    struct wg_callout *callout;
+    bool connected;
+    bool closing;
+    int open_handles;
+    bool reusable;
+    bool reading;
+    size_t write_pending;
+    char address[64];
+    wg_upconn *next_idle;
+};
+
+/* Connects (or reuses) a connection for the stream and sends the head. */
+void wg_upstream_start(wg_stream *s);
+/* Sends request body bytes (framing applied) or the end of the body. */
+void wg_upstream_send_body(wg_stream *s, const uint8_t *data, size_t len, bool end,
+                           const wg_headers *trailers);
+/* The stream no longer needs its connection (done: pool it; else close). */
+void wg_upstream_release(wg_stream *s, bool reusable);
+void wg_upstream_close_idle(wg_worker *w);
+void wg_upconn_update_reading(wg_upconn *u);
+
+/* A plugin's HTTP call to a configured cluster (upstream.c); the answer
+ * comes back through pw_vm_http_call_response, never synchronously. */
+pw_status wg_callout_start(wg_vmhost *h, pw_vm *vm, uint32_t token, const pw_http_request *req);
+
+/* ---- admin (admin.c) ------------------------------------------------------------------ */
+
+bool wg_admin_start(wg_proxy *p, wg_buf *errors);
+void wg_admin_stop(wg_proxy *p);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * plugins.c - from WasmPlugin manifests to per-listener plugin chains.
+ *
+ * At start-up the manifests directory is read, every manifest that applies
+ * to this node is compiled once (the module is shared by all workers), and
+ * each listener gets the ordered list of plugins whose match selects it.
+ * This data plane loads file:// modules; other schemes are the fetch
+ * layer's (not here yet): such a plugin is reported as failed to load, and
+ * its failStrategy decides what its traffic gets.
+ */
+#include "proxy/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint8_t *read_module(const char *path, size_t *size, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    wg_buf b = {0};
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (!wg_buf_append(&b, chunk, n)) {
+            fclose(f);
+            wg_buf_free(&b);
+            snprintf(why, whylen, "out of memory reading %s", path);
+            return NULL;
+        }
+    }
+    fclose(f);
+    *size = b.len;
+    return b.data;
+}
+
+static pw_fail_strategy fail_strategy(wg_manifest_fail_strategy s)
+{
+    switch (s) {
+    case WG_MANIFEST_FAIL_OPEN: return PW_FAIL_OPEN;
+    case WG_MANIFEST_FAIL_RELOAD: return PW_FAIL_RELOAD;
+    default: return PW_FAIL_CLOSE;
+    }
+}
+
+static char *join_key(const wg_manifest *m)
+{
+    size_t n = strlen(m->namespace) + strlen(m->name) + 2;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s/%s", m->namespace, m->name);
+    return k;
+}
+
+static void create_metrics(wg_proxy *p, wg_plugin *pl)
+{
+    wg_buf labels = {0};
+    wg_stats_label_append(&labels, "plugin", pl->key);
+    wg_buf_append(&labels, "", 1);
+    const char *l = (const char *)labels.data;
+    pl->traps = wg_stats_metric(p->stats, WG_METRIC_COUNTER, "wasmgate_plugin_traps_total",
+                                "Plugin VMs failed by a trap or a deadline", l);
+    pl->reloads = wg_stats_metric(p->stats, WG_METRIC_COUNTER, "wasmgate_plugin_reloads_total",
+                                  "Fresh VMs created after a failure (FAIL_RELOAD)", l);
+    pl->callback_us = wg_stats_metric(p->stats, WG_METRIC_HISTOGRAM,
+                                      "wasmgate_plugin_callback_microseconds",
+                                      "Time spent in the plugin per stream", l);
+    pl->failed = wg_stats_metric(p->stats, WG_METRIC_GAUGE, "wasmgate_plugin_vms_failed",
+                                 "Worker VMs of the plugin currently failed", l);
+    wg_buf_free(&labels);
+}
+
+/* Compiles the module of one applicable manifest. */
+static wg_plugin *load_plugin(wg_proxy *p, const wg_manifest *m)
+{
+    const wg_config *c = p->config;
+    wg_plugin *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        return NULL;
+    pl->manifest = m;
+    pl->key = join_key(m);
+    pl->env = calloc(m->nenv + 1, sizeof *pl->env);
+    if (!pl->key || !pl->env) {
+        free(pl->key);
+        free(pl->env);
+        free(pl);
+        return NULL;
+    }
+    for (size_t i = 0; i < m->nenv; i++)
+        pl->env[i] = m->env[i].pair;
+    pl->config = (pw_plugin_config){
+        .name = pl->key,
+        .root_id = m->plugin_name ? m->plugin_name : "",
+        .vm_id = "",
+        .configuration = (const uint8_t *)m->plugin_config,
+        .configuration_len = m->plugin_config_len,
+        .nenv = (int)m->nenv,
+        .env = pl->env,
+        .max_memory_bytes = c->plugins.max_memory_bytes > UINT32_MAX
+                                ? UINT32_MAX
+                                : (uint32_t)c->plugins.max_memory_bytes,
+        .callback_deadline_ms = c->plugins.callback_deadline_ms,
+        .start_deadline_ms = c->plugins.start_deadline_ms,
+        .fail_strategy = fail_strategy(m->fail_strategy),
+        .node = {.id = c->node.id, .cluster = "wasmgate", .namespace_ = c->node.namespace},
+    };
+    create_metrics(p, pl);
+    char why[300] = "";
+    if (m->url.scheme != WG_MANIFEST_SCHEME_FILE) {
+        snprintf(why, sizeof why,
+                 "%s URLs are not fetched by this version (only file://): %s",
+                 wg_manifest_scheme_name(m->url.scheme), m->url.raw);
+    } else {
+        size_t size = 0;
+        uint8_t *bytes = read_module(m->url.location, &size, why, sizeof why);
+        if (bytes) {
+            wasm_error err = {0};
+            pl->module = pw_module_load(bytes, size, &err);
+            if (!pl->module)
+                snprintf(why, sizeof why, "%s: %s", m->url.location, err.message);
+            free(bytes);
+        }
+    }
+    if (!pl->module) {
+        pl->load_error = strdup(why);
+        wg_log("main", WG_LOG_ERROR, "plugin %s failed to load (%s applies): %s", pl->key,
+               wg_manifest_fail_strategy_name(m->fail_strategy), why);
+    } else {
+        wg_log("main", WG_LOG_INFO, "plugin %s loaded: %s (ABI %s)", pl->key, m->url.location,
+               pw_abi_version_name(pw_module_abi(pl->module)));
+    }
+    return pl;
+}
+
+bool wg_plugins_load(wg_proxy *p, wg_buf *errors)
+{
+    const wg_config *c = p->config;
+    p->chains = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *p->chains);
+    if (!p->chains)
+        return false;
+    if (!c->plugins.manifests)
+        return true;
+    p->manifests = wg_plugins_set_new();
+    wg_buf perrors = {0}, warnings = {0};
+    wg_plugins_load_dir(p->manifests, c->plugins.manifests, &perrors, &warnings);
+    /* An invalid document never stops the others: report and go on. */
+    if (warnings.len)
+        wg_log("main", WG_LOG_WARN, "%.*s", (int)warnings.len, (const char *)warnings.data);
+    if (perrors.len)
+        wg_log("main", WG_LOG_ERROR, "%.*s", (int)perrors.len, (const char *)perrors.data);
+    wg_buf_free(&perrors);
+    wg_buf_free(&warnings);
+
+    wg_plugins_node node;
+    wg_plugins_node_from_config(&node, c);
+    size_t n = p->manifests->nmanifests;
+    const wg_manifest **applicable = calloc(n ? n : 1, sizeof *applicable);
+    p->plugins = calloc(n ? n : 1, sizeof *p->plugins);
+    if (!applicable || !p->plugins) {
+        free(applicable);
+        wg_buf_appendf(errors, "out of memory loading plugins\n");
+        return false;
+    }
+    size_t na = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wg_manifest *m = p->manifests->manifests[i];
+        if (wg_manifest_applies(m, &node, WG_PLUGINS_ANY_DIRECTION, 0))
+            applicable[na++] = m;
+    }
+    wg_plugins_sort_for_node(applicable, na, &node);
+    for (size_t i = 0; i < na; i++) {
+        wg_plugin *pl = load_plugin(p, applicable[i]);
+        if (!pl) {
+            free(applicable);
+            wg_buf_appendf(errors, "out of memory loading plugins\n");
+            return false;
+        }
+        pl->index = p->nplugins;
+        p->plugins[p->nplugins++] = pl;
+    }
+    free(applicable);
+    /* Each listener: the plugins whose match selects its direction and port. */
+    for (size_t l = 0; l < c->nlisteners; l++) {
+        const wg_config_listener *lc = &c->listeners[l];
+        wg_chain *ch = &p->chains[l];
+        ch->plugins = calloc(p->nplugins ? p->nplugins : 1, sizeof *ch->plugins);
+        if (!ch->plugins)
+            return false;
+        int dir = lc->direction == WG_CONFIG_OUTBOUND ? 1 : 0;
+        for (size_t i = 0; i < p->nplugins; i++) {
+            if (wg_manifest_applies(p->plugins[i]->manifest, &node, dir, lc->address.port))
+                ch->plugins[ch->n++] = p->plugins[i];
+        }
+    }
+    return true;
+}
+
+void wg_plugins_unload(wg_proxy *p)
+{
+    for (size_t i = 0; i < p->nplugins; i++) {
+        wg_plugin *pl = p->plugins[i];
+        pw_module_release(pl->module);
+        free(pl->key);
+        free(pl->env);
+        free(pl->load_error);
+        free(pl);
+    }
+    free(p->plugins);
+    if (p->chains) {
+        for (size_t l = 0; l < p->config->nlisteners; l++)
+            free(p->chains[l].plugins);
+    }
+    free(p->chains);
+    wg_plugins_set_free(p->manifests);
+}

@@ -1,0 +1,314 @@
+/*
+ * worker.c - worker threads: one libuv loop each, with its own listening
+ * sockets (SO_REUSEPORT: the kernel spreads connections), connections,
+ * upstream pools, and one VM per plugin (pw_slot). Also the host side of
+ * those VMs: the pw_host_ops the Proxy-Wasm host calls.
+ */
+#include "proxy/internal.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t wg_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int wg_listen_socket(const wg_config_address *addr, int *fd_out)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int r;
+    if (addr->kind == WG_CONFIG_HOST_IPV6)
+        r = uv_ip6_addr(addr->host, addr->port, (struct sockaddr_in6 *)&ss);
+    else
+        r = uv_ip4_addr(addr->kind == WG_CONFIG_HOST_NAME ? "0.0.0.0" : addr->host, addr->port,
+                        (struct sockaddr_in *)&ss);
+    if (r != 0)
+        return r;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- the host side of plugin VMs ------------------------------------------------- */
+
+static pw_status host_http_call(void *host, pw_vm *vm, uint32_t token, const pw_http_request *req)
+{
+    return wg_callout_start(host, vm, token, req);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    wg_vmhost *h = t->data;
+    pw_vm *vm = pw_slot_vm(h->slot);
+    if (vm && !pw_vm_failed(vm))
+        pw_vm_tick(vm);
+}
+
+static void host_set_tick(void *host, pw_vm *vm, uint32_t period_ms)
+{
+    (void)vm;
+    wg_vmhost *h = host;
+    if (period_ms == 0) {
+        uv_timer_stop(&h->tick);
+        h->tick_armed = false;
+        return;
+    }
+    uv_timer_start(&h->tick, on_tick, period_ms, period_ms);
+    h->tick_armed = true;
+}
+
+static void host_queue_ready(void *host, pw_vm *vm)
+{
+    (void)vm;
+    /* Any thread: flag it and wake the owner's loop. */
+    wg_vmhost *h = host;
+    atomic_store(&h->queue_pending, true);
+    uv_async_send(&h->worker->wake);
+}
+
+static void host_resume(void *host, pw_stream *s, pw_stream_type type)
+{
+    (void)host;
+    wg_stream_on_resume(pw_stream_userdata(s), type);
+}
+
+static void host_close(void *host, pw_stream *s, pw_stream_type type)
+{
+    (void)host;
+    (void)type;
+    wg_stream_on_close(pw_stream_userdata(s));
+}
+
+static void host_local_reply(void *host, pw_stream *s, const pw_local_reply *reply)
+{
+    (void)host;
+    wg_stream_on_local_reply(pw_stream_userdata(s), reply);
+}
+
+const pw_host_ops wg_host_ops = {
+    .http_call = host_http_call,
+    .set_tick = host_set_tick,
+    .queue_ready = host_queue_ready,
+    .resume = host_resume,
+    .close = host_close,
+    .local_reply = host_local_reply,
+    .log = NULL, /* the process log, component "wasm" */
+};
+
+/* ---- the loop --------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    wg_worker *w = server->loop->data;
+    if (status < 0 || w->draining)
+        return;
+    size_t listener = (size_t)(uintptr_t)server->data;
+    wg_conn_accept(w, listener, server);
+}
+
+static void close_listeners(wg_worker *w)
+{
+    for (size_t l = 0; l < w->proxy->config->nlisteners; l++) {
+        if (w->listening[l] && !uv_is_closing((uv_handle_t *)&w->listeners[l]))
+            uv_close((uv_handle_t *)&w->listeners[l], NULL);
+        w->listening[l] = false;
+    }
+}
+
+static void close_all(wg_worker *w)
+{
+    close_listeners(w);
+    for (wg_conn *c = w->conns; c; c = c->next)
+        wg_conn_close(c);
+    wg_upstream_close_idle(w);
+    for (size_t i = 0; i < w->proxy->nplugins; i++)
+        if (!uv_is_closing((uv_handle_t *)&w->vmhosts[i].tick))
+            uv_close((uv_handle_t *)&w->vmhosts[i].tick, NULL);
+    if (!uv_is_closing((uv_handle_t *)&w->wake))
+        uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+void wg_worker_check_stopped(wg_worker *w)
+{
+    if (w->draining && w->nconns == 0 && !w->stopping) {
+        w->stopping = true;
+        close_all(w);
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    wg_worker *w = a->data;
+    for (size_t i = 0; i < w->proxy->nplugins; i++) {
+        wg_vmhost *h = &w->vmhosts[i];
+        if (atomic_exchange(&h->queue_pending, false)) {
+            pw_vm *vm = pw_slot_vm(h->slot);
+            if (vm && !pw_vm_failed(vm))
+                pw_vm_deliver_queues(vm);
+        }
+    }
+    if (atomic_load(&w->proxy->draining) && !w->draining) {
+        /* Stop accepting; close idle connections; let streams finish. */
+        w->draining = true;
+        close_listeners(w);
+        wg_conn *next;
+        for (wg_conn *c = w->conns; c; c = next) {
+            next = c->next;
+            if (!c->stream)
+                wg_conn_close(c);
+            else
+                c->close_after = true;
+        }
+    }
+    if (w->draining && w->nconns == 0)
+        wg_worker_check_stopped(w);
+    if (atomic_load(&w->proxy->drain_expired) && !w->stopping) {
+        /* Drain timed out: close what is left. */
+        w->stopping = true;
+        close_all(w);
+    }
+}
+
+static void worker_main(void *arg)
+{
+    wg_worker *w = arg;
+    /* The plugins' VMs belong to this thread: create them here. */
+    for (size_t i = 0; i < w->proxy->nplugins; i++) {
+        wg_vmhost *h = &w->vmhosts[i];
+        wg_plugin *pl = w->proxy->plugins[i];
+        if (pl->module)
+            h->slot = pw_slot_new(pl->module, &pl->config, &wg_host_ops, h);
+        if (h->slot && !pw_slot_vm(h->slot))
+            wg_log("main", WG_LOG_ERROR, "worker %u: plugin %s failed to start: %s", w->index,
+                   pl->key, pw_slot_error(h->slot));
+    }
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    for (size_t i = 0; i < w->proxy->nplugins; i++)
+        pw_slot_free(w->vmhosts[i].slot);
+    atomic_fetch_add(&w->proxy->workers_done, 1);
+}
+
+static bool worker_init(wg_proxy *p, wg_worker *w, uint32_t index, wg_buf *errors)
+{
+    const wg_config *c = p->config;
+    w->proxy = p;
+    w->index = index;
+    if (uv_loop_init(&w->loop) != 0)
+        return false;
+    w->loop.data = w;
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    w->wake.data = w;
+    w->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *w->listeners);
+    w->listening = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *w->listening);
+    w->vmhosts = calloc(p->nplugins ? p->nplugins : 1, sizeof *w->vmhosts);
+    w->clusters = calloc(c->nclusters ? c->nclusters : 1, sizeof *w->clusters);
+    if (!w->listeners || !w->listening || !w->vmhosts || !w->clusters)
+        return false;
+    for (size_t i = 0; i < c->nclusters; i++)
+        w->clusters[i].config = &c->clusters[i];
+    for (size_t i = 0; i < p->nplugins; i++) {
+        wg_vmhost *h = &w->vmhosts[i];
+        h->worker = w;
+        h->plugin = p->plugins[i];
+        atomic_init(&h->queue_pending, false);
+        uv_timer_init(&w->loop, &h->tick);
+        h->tick.data = h;
+    }
+    for (size_t l = 0; l < c->nlisteners; l++) {
+        int fd = -1;
+        int r = wg_listen_socket(&c->listeners[l].address, &fd);
+        if (r != 0) {
+            wg_buf_appendf(errors, "listener %s: cannot listen on %s: %s\n", c->listeners[l].name,
+                           c->listeners[l].address.text, uv_strerror(r));
+            return false;
+        }
+        uv_tcp_init(&w->loop, &w->listeners[l]);
+        uv_tcp_open(&w->listeners[l], fd);
+        w->listeners[l].data = (void *)(uintptr_t)l;
+        r = uv_listen((uv_stream_t *)&w->listeners[l], 1024, on_connection);
+        if (r != 0) {
+            wg_buf_appendf(errors, "listener %s: %s\n", c->listeners[l].name, uv_strerror(r));
+            return false;
+        }
+        w->listening[l] = true;
+    }
+    return true;
+}
+
+bool wg_workers_start(wg_proxy *p, wg_buf *errors)
+{
+    p->nworkers = p->config->workers ? p->config->workers : 1;
+    p->workers = calloc(p->nworkers, sizeof *p->workers);
+    if (!p->workers)
+        return false;
+    for (uint32_t i = 0; i < p->nworkers; i++) {
+        p->workers[i] = calloc(1, sizeof(wg_worker));
+        if (!p->workers[i] || !worker_init(p, p->workers[i], i, errors))
+            return false;
+    }
+    for (uint32_t i = 0; i < p->nworkers; i++) {
+        if (uv_thread_create(&p->workers[i]->thread, worker_main, p->workers[i]) != 0) {
+            wg_buf_appendf(errors, "cannot start worker thread %u\n", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+void wg_workers_drain(wg_proxy *p)
+{
+    for (uint32_t i = 0; i < p->nworkers; i++)
+        uv_async_send(&p->workers[i]->wake);
+}
+
+void wg_workers_stop(wg_proxy *p)
+{
+    for (uint32_t i = 0; i < p->nworkers; i++) {
+        wg_worker *w = p->workers[i];
+        uv_thread_join(&w->thread);
+        uv_loop_close(&w->loop);
+        free(w->listeners);
+        free(w->listening);
+        free(w->vmhosts);
+        free(w->clusters);
+        free(w);
+    }
+    free(p->workers);
+    p->workers = NULL;
+}
+
+void wg_worker_conn_closed(wg_worker *w, wg_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    wg_metric_gauge_add(w->proxy->m.downstream_active, -1);
+    if (w->draining)
+        wg_worker_check_stopped(w);
+}
