@@ -10,7 +10,7 @@ ASAN_DIR  := build-asan
 export NPROC
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all build build-asan deps plugins test spec fuzz bench-wasm bench-abi run clean
+.PHONY: all build build-asan deps plugins examples test spec fuzz bench-wasm bench-abi bench-proxy run clean
 
 all: build
 
@@ -41,7 +41,7 @@ test: deps
 	$(MAKE) build-asan
 	$(MAKE) plugins
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j$(NPROC)
-	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j$(NPROC) -L unit
+	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j$(NPROC) -L "unit|proxy"
 	$(MAKE) spec
 
 # Scripts owned by other parts of the project; fail clearly until they exist.
@@ -68,9 +68,20 @@ bench-abi: deps
 	$(MAKE) build
 	$(call run-script,bench-abi.sh)
 
+bench-proxy: deps
+	$(MAKE) plugins
+	$(call run-script,bench-proxy.sh)
+
+# The example plugins (examples/plugins/*.c), which examples/wasmplugins load.
+examples: build
+	bash scripts/build-examples.sh $(BUILD_DIR)/examples
+
+# The demo: the proxy with examples/wasmgate.yaml (listener 127.0.0.1:8080,
+# admin 127.0.0.1:9901) and the hello plugin. Ctrl-C stops it.
 run: deps
 	$(MAKE) build
-	./$(BUILD_DIR)/wasmgate --help
+	$(MAKE) examples
+	./$(BUILD_DIR)/wasmgate run -c examples/wasmgate.yaml
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-fuzz

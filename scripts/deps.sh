@@ -24,6 +24,8 @@ PACKAGES=(
     python3
     nodejs
     npm
+    wrk
+    nginx-light
 )
 
 is_installed() {

@@ -320,6 +320,9 @@ pw_slot *pw_slot_new(pw_module *module, const pw_plugin_config *config, const pw
 void pw_slot_free(pw_slot *slot);
 /* What to do with a new stream at monotonic time now_ms. */
 pw_slot_decision pw_slot_acquire(pw_slot *slot, uint64_t now_ms, pw_vm **vm);
+/* The data plane saw the current VM fail at now_ms: FAIL_RELOAD's backoff
+ * counts from there (otherwise from the next pw_slot_acquire). */
+void pw_slot_note_failure(pw_slot *slot, uint64_t now_ms);
 /* The VM currently in use (or NULL), for timers, call answers, queues. */
 pw_vm *pw_slot_vm(const pw_slot *slot);
 bool pw_slot_failed(const pw_slot *slot);

@@ -82,6 +82,19 @@ static uint32_t backoff_ms(uint32_t failures)
     return ms > RELOAD_BACKOFF_MAX_MS ? RELOAD_BACKOFF_MAX_MS : (uint32_t)ms;
 }
 
+/* A runtime failure: count it and schedule the reload (once per VM). */
+static void note_failure(pw_slot *slot, uint64_t now_ms)
+{
+    if (slot->reload_scheduled || !slot->vm || !slot->vm->failed)
+        return;
+    snprintf(slot->error, sizeof slot->error, "%s", slot->vm->error);
+    slot->consecutive_failures++;
+    slot->reload_scheduled = true;
+    slot->reload_at_ms = now_ms + backoff_ms(slot->consecutive_failures);
+}
+
+void pw_slot_note_failure(pw_slot *slot, uint64_t now_ms) { note_failure(slot, now_ms); }
+
 pw_slot_decision pw_slot_acquire(pw_slot *slot, uint64_t now_ms, pw_vm **vm)
 {
     *vm = NULL;
@@ -93,13 +106,7 @@ pw_slot_decision pw_slot_acquire(pw_slot *slot, uint64_t now_ms, pw_vm **vm)
         *vm = slot->vm;
         return PW_SLOT_RUN;
     }
-    if (slot->vm && slot->vm->failed && !slot->reload_scheduled) {
-        /* Just noticed a runtime failure. */
-        snprintf(slot->error, sizeof slot->error, "%s", slot->vm->error);
-        slot->consecutive_failures++;
-        slot->reload_scheduled = true;
-        slot->reload_at_ms = now_ms + backoff_ms(slot->consecutive_failures);
-    }
+    note_failure(slot, now_ms);
     pw_fail_strategy policy = slot->config->fail_strategy;
     if (slot->start_failed && policy == PW_FAIL_RELOAD)
         policy = PW_FAIL_CLOSE;

@@ -206,7 +206,9 @@ static void on_timeout(uv_timer_t *t)
 static void arm_head_timer(wg_conn *c, bool started)
 {
     const wg_config_limits *l = &c->worker->proxy->config->limits;
-    uint64_t ms = started ? l->request_head_timeout_ms : l->idle_timeout_ms;
+    /* A new connection must send its first head in time too; between
+     * requests the (longer) keep-alive idle timeout applies. */
+    uint64_t ms = started || c->requests == 0 ? l->request_head_timeout_ms : l->idle_timeout_ms;
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
@@ -222,8 +224,12 @@ static void on_head(void *ctx, const wg_http_head *head)
     if (c->worker->draining)
         c->close_after = true;
     c->stream = wg_stream_new(c, head);
-    if (!c->stream)
+    if (!c->stream) {
         send_error(c, 500, "out of memory");
+        return;
+    }
+    c->requests++;
+    wg_stream_start(c->stream);
 }
 
 static void on_body(void *ctx, const uint8_t *data, size_t len)
@@ -272,7 +278,9 @@ void wg_conn_update_reading(wg_conn *c)
 static void feed(wg_conn *c, const uint8_t *data, size_t len)
 {
     size_t consumed = 0;
+    c->in_feed = true;
     wg_http_result r = wg_http_parser_feed(&c->parser, data, len, &consumed);
+    c->in_feed = false;
     if (c->closing)
         return;
     switch (r) {
@@ -287,13 +295,24 @@ static void feed(wg_conn *c, const uint8_t *data, size_t len)
         const wg_http_error *e = wg_http_parser_error(&c->parser);
         wg_metric_add(c->worker->proxy->m.bad_requests, 1);
         if (c->stream) {
-            /* Broken mid-body: the stream cannot go on. */
-            wg_conn_close(c);
+            /* Broken mid-body: answer if the response has not started. */
+            wg_stream_request_error(c->stream, wg_http_error_status(e->kind), e->message);
+            if (c->done_deferred) {
+                c->done_deferred = false;
+                wg_conn_stream_done(c);
+            }
             return;
         }
         send_error(c, wg_http_error_status(e->kind), e->message);
         return;
     }
+    }
+    if (c->done_deferred) {
+        /* The stream ended inside a parser callback: finish it now, which
+         * may feed the next pipelined request. */
+        c->done_deferred = false;
+        wg_conn_stream_done(c);
+        return;
     }
     if (!c->stream && !c->closing && c->parser.scan.bytes > 0)
         arm_head_timer(c, true);
@@ -331,6 +350,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 /* The response went out: serve the next request, or close. */
 void wg_conn_stream_done(wg_conn *c)
 {
+    if (c->in_feed) {
+        c->done_deferred = true;
+        return;
+    }
     wg_stream *s = c->stream;
     c->stream = NULL;
     wg_stream_free(s);

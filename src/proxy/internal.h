@@ -170,6 +170,9 @@ struct wg_conn {
     bool closing;
     int open_handles;            /* while closing: handles not yet closed */
     bool lingering;              /* half-closed after an error, draining input */
+    bool in_feed;                /* inside the parser: the stream may not end yet */
+    bool done_deferred;          /* it ended inside the parser */
+    uint32_t requests;           /* served so far */
     uv_shutdown_t shutdown_req;
     bool close_after;            /* close when the current response is done */
     bool http10;
@@ -263,6 +266,8 @@ struct wg_stream {
     const char *method;
     bool head_request;
     bool expect_continue;
+    bool continue_sent;
+    uint64_t bytes_out;          /* response body bytes written downstream */
     bool *req_stage_eos;         /* the whole request body reached stage i */
     bool *resp_stage_eos;
     size_t resp_first;           /* response order starts here (local replies) */
@@ -283,6 +288,10 @@ struct wg_stream {
 
 /* stream.c */
 wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head);
+/* After the head: starts the chain. */
+void wg_stream_start(wg_stream *s);
+/* The request body was malformed: answer `status` if still possible. */
+void wg_stream_request_error(wg_stream *s, int status, const char *message);
 void wg_stream_request_body(wg_stream *s, const uint8_t *data, size_t len);
 void wg_stream_request_trailers(wg_stream *s, const wg_headers *trailers);
 void wg_stream_request_complete(wg_stream *s);
@@ -316,6 +325,7 @@ struct wg_upconn {
     bool connected;
     bool closing;
     int open_handles;
+    size_t endpoint;             /* index in the cluster's endpoints */
     bool reusable;
     bool reading;
     size_t write_pending;

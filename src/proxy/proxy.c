@@ -7,6 +7,7 @@
  */
 #include "proxy/internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 wg_proxy *wg_proxy_new(const wg_config *config, wg_buf *errors)
 {
+    /* A peer that closes while we write must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
     wg_proxy *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;

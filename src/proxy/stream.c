@@ -207,6 +207,8 @@ static pw_action call_filter(wg_stream *s, wg_filter *f, pw_action (*fn)(pw_stre
         return a;
     wg_plugin *pl = f->host->plugin;
     wg_metric_add(pl->traps, 1);
+    /* FAIL_RELOAD's backoff counts from now, not from the next stream. */
+    pw_slot_note_failure(f->host->slot, wg_now_ms());
     if (pl->config.fail_strategy == PW_FAIL_OPEN) {
         pw_stream_finish(f->ps);
         f->ps = NULL;
@@ -350,6 +352,29 @@ void wg_stream_request_body(wg_stream *s, const uint8_t *data, size_t len)
     drive(s);
 }
 
+void wg_stream_start(wg_stream *s)
+{
+    /* The head is in: run the request-head callbacks and route now, so the
+     * body streams (and Expect: 100-continue gets its answer). */
+    drive(s);
+}
+
+void wg_stream_request_error(wg_stream *s, int status, const char *message)
+{
+    s->conn->close_after = true;
+    s->req_complete = true; /* nothing more will be read */
+    if (s->resp_head_sent) {
+        s->reset = true;
+    } else {
+        char body[200];
+        int n = snprintf(body, sizeof body, "%d %s: %s\n", status, wg_http_reason(status),
+                         message);
+        start_local_response(s, status, "bad_request_body", (const uint8_t *)body, (size_t)n,
+                             NULL, s->nfilters);
+    }
+    drive(s);
+}
+
 void wg_stream_request_trailers(wg_stream *s, const wg_headers *trailers)
 {
     wg_headers_copy(&s->req_trailers, trailers);
@@ -454,6 +479,7 @@ static bool step_route(wg_stream *s)
         wg_buf out = {0};
         wg_buf_append_str(&out, "HTTP/1.1 100 Continue\r\n\r\n");
         wg_conn_write(s->conn, &out);
+        s->continue_sent = true;
     }
     wg_headers_remove(&s->req_headers, "expect", 6);
     s->cluster = &s->worker->clusters[route->cluster_index];
@@ -705,6 +731,8 @@ static bool step_write_head(wg_stream *s)
         if (s->down_framing == WG_HTTP_FRAMING_CLOSE)
             c->close_after = true;
     }
+    if (!s->req_complete && s->expect_continue && !s->continue_sent)
+        c->close_after = true; /* the body will never come: close after */
     if (c->close_after)
         wg_headers_set(h, "connection", 10, "close", 5);
     else if (c->http10)
@@ -738,6 +766,7 @@ static bool step_response_to_downstream(wg_stream *s)
             wg_http_write_chunk(&out, s->resp_stage[n].data, s->resp_stage[n].len);
         else
             wg_buf_append(&out, s->resp_stage[n].data, s->resp_stage[n].len);
+        s->bytes_out += s->resp_stage[n].len;
         wg_buf_clear(&s->resp_stage[n]);
         wg_conn_write(c, &out);
         progress = true;
@@ -767,7 +796,7 @@ static void access_log(wg_stream *s)
     wg_log("access", WG_LOG_INFO, "%s \"%.*s %.*s %s\" %d %llu %llu %llums \"%s\" \"%s\" %s", s->conn ? s->conn->peer : "-",
            m ? (int)m->value_len : 1, m ? m->value : "-", p ? (int)p->value_len : 1,
            p ? p->value : "-", s->info.protocol, s->status,
-           (unsigned long long)s->req_bytes, (unsigned long long)s->resp_bytes,
+           (unsigned long long)s->req_bytes, (unsigned long long)s->bytes_out,
            (unsigned long long)ms, s->upstream_addr[0] ? s->upstream_addr : "-",
            s->request_id, s->details ? s->details : (s->local_reply ? "local_reply" : "via_upstream"));
 }
@@ -844,7 +873,11 @@ static void drive(wg_stream *s)
         if (s->resp_head_sent && s->conn->write_pending < WG_WRITE_HIGH_WATER)
             progress |= flow_body(s, true);
         progress |= step_response_to_downstream(s);
-        if (s->resp_body_done && (s->req_complete || s->local_reply)) {
+        /* Done when the response is out and the request fully read. A
+         * local reply to a client still waiting for 100 Continue will never
+         * get the body: end there and close. */
+        if (s->resp_body_done &&
+            (s->req_complete || (s->local_reply && s->expect_continue && !s->continue_sent))) {
             s->busy--;
             complete(s);
             return;

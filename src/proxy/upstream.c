@@ -230,9 +230,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             upconn_close(u);
             return;
         }
-        /* A close-delimited body ends here; anything else is a reset. */
-        if (wg_http_parser_finish(&u->parser) == WG_HTTP_DONE ||
-            (u->stream && u->stream->resp_complete)) {
+        /* A close-delimited body ends here; anything else (a close before
+         * or in the middle of the response) is a reset. */
+        bool started = u->stream ? u->stream->resp_started : (u->callout && u->callout->got_head);
+        if (started && (wg_http_parser_finish(&u->parser) == WG_HTTP_DONE ||
+                        (u->stream && u->stream->resp_complete))) {
             u->reusable = false;
             if (u->stream && !u->stream->resp_complete)
                 wg_stream_upstream_complete(u->stream, NULL);
@@ -297,15 +299,16 @@ static void on_connect(uv_connect_t *req, int status)
     wg_upconn_update_reading(u);
 }
 
-static wg_upconn *upconn_new(wg_worker *w, wg_upcluster *cl)
+static wg_upconn *upconn_new(wg_worker *w, wg_upcluster *cl, size_t endpoint)
 {
     const wg_config_cluster *cc = cl->config;
-    const wg_config_address *ep = &cc->endpoints[cl->next_endpoint++ % cc->nendpoints];
+    const wg_config_address *ep = &cc->endpoints[endpoint];
     wg_upconn *u = calloc(1, sizeof *u);
     if (!u)
         return NULL;
     u->worker = w;
     u->cluster = cl;
+    u->endpoint = endpoint;
     snprintf(u->address, sizeof u->address, "%s", ep->text);
     uv_tcp_init(&w->loop, &u->tcp);
     u->tcp.data = u;
@@ -379,12 +382,18 @@ static void send_stream_head(wg_upconn *u)
     wg_stream_downstream_writable(s); /* drives the body on */
 }
 
+/* Round robin picks the endpoint first; then an idle connection to that
+ * endpoint is reused if there is one (so keep-alive does not pin traffic
+ * to one endpoint). */
 void wg_upstream_start(wg_stream *s)
 {
     wg_upcluster *cl = s->cluster;
-    wg_upconn *u = cl->idle;
-    if (u) {
-        cl->idle = u->next_idle;
+    size_t endpoint = cl->next_endpoint++ % cl->config->nendpoints;
+    for (wg_upconn **p = &cl->idle; *p; p = &(*p)->next_idle) {
+        wg_upconn *u = *p;
+        if (u->endpoint != endpoint)
+            continue;
+        *p = u->next_idle;
         cl->nidle--;
         u->next_idle = NULL;
         u->stream = s;
@@ -394,7 +403,7 @@ void wg_upstream_start(wg_stream *s)
         wg_upconn_update_reading(u);
         return;
     }
-    u = upconn_new(s->worker, cl);
+    wg_upconn *u = upconn_new(s->worker, cl, endpoint);
     if (!u) {
         wg_stream_upstream_failed(s, 503, "out_of_memory");
         return;
@@ -539,7 +548,8 @@ pw_status wg_callout_start(wg_vmhost *h, pw_vm *vm, uint32_t token, const pw_htt
         return PW_BAD_ARGUMENT;
     }
     wg_buf_append(&co->request, req->body, req->body_len);
-    wg_upconn *u = upconn_new(w, &w->clusters[ci]);
+    wg_upcluster *cl = &w->clusters[ci];
+    wg_upconn *u = upconn_new(w, cl, cl->next_endpoint++ % cl->config->nendpoints);
     if (!u) {
         callout_free(co);
         return PW_INTERNAL_FAILURE;

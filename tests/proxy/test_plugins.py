@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Proxy-Wasm plugins in the proxy: chain order (phase, priority), failure
+policies, local replies, ticks, HTTP calls to a configured cluster, and
+the AssemblyScript SDK."""
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ProxyTestCase, RawClient, header, main, manifest,  # noqa: E402
+                     plugin_path, route_to)
+
+
+def assert_no_plugin_assertions(test, proxy):
+    failed = [l for l in proxy.log().splitlines() if "ASSERT FAILED" in l]
+    test.assertEqual(failed, [], "a plugin reported a failed check")
+
+
+class Chain(ProxyTestCase):
+    """chain_tag appends its tag to x-chain (request) and x-chain-resp
+    (response), so the header values spell the order the plugins ran in."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.start_class_upstream("up")
+        tag = plugin_path("chain_tag")
+        # Written in an order that is not the chain order.
+        cls.start_class_proxy(
+            routes=[route_to("up")], clusters={"up": [cls.up.address]},
+            plugins=[
+                manifest("z-stats", tag, phase="STATS", config={"tag": "stats"}),
+                manifest("unspecified", tag, config={"tag": "none"}),
+                manifest("authz-lo", tag, phase="AUTHZ", priority=1, config={"tag": "authz-lo"}),
+                manifest("authn", tag, phase="AUTHN", config={"tag": "authn"}),
+                manifest("authz-hi", tag, phase="AUTHZ", priority=10,
+                         config={"tag": "authz-hi"}),
+            ])
+
+    def test_request_order(self):
+        status, h, body = self.proxy.request("GET", "/chain")
+        self.assertEqual(status, 200)
+        e = json.loads(body)
+        self.assertEqual(header(e["headers"], "x-chain"), "authn,authz-hi,authz-lo,stats,none")
+
+    def test_response_order_is_reversed(self):
+        status, h, _ = self.proxy.request("GET", "/chain")
+        self.assertEqual(status, 200)
+        self.assertEqual(h.get("x-chain-resp"), "none,stats,authz-lo,authz-hi,authn")
+
+    def test_client_value_is_extended(self):
+        e = self.proxy.get_json("/chain", headers={"x-chain": "client"})
+        self.assertEqual(header(e["headers"], "x-chain"),
+                         "client,authn,authz-hi,authz-lo,stats,none")
+
+    def test_error_statuses_go_through_the_chain(self):
+        # Error statuses from the upstream go through the chain like any other.
+        status, h, _ = self.proxy.request("GET", "/status/404")
+        self.assertEqual(status, 404)
+        self.assertEqual(h.get("x-chain-resp"), "none,stats,authz-lo,authz-hi,authn")
+
+    def test_no_assertions_failed(self):
+        self.proxy.request("GET", "/chain")
+        assert_no_plugin_assertions(self, self.proxy)
+
+
+class FailurePolicies(ProxyTestCase):
+    """trap.wasm traps on requests with x-trap; without it, it adds
+    x-trap-plugin: passed."""
+
+    def setUp(self):
+        self.up = self.start_upstream("up")
+
+    def start(self, strategy):
+        return self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]}, access_log=True,
+            plugins=[manifest("trap", plugin_path("trap"), fail_strategy=strategy)])
+
+    def test_fail_close(self):
+        p = self.start("FAIL_CLOSE")
+        status, _, _ = p.request("GET", "/ok")
+        self.assertEqual(status, 200)
+        before = len(self.up.requests)
+        status, _, body = p.request("GET", "/trap", headers={"x-trap": "div0"})
+        self.assertEqual(status, 503)
+        self.assertEqual(len(self.up.requests), before, "a failed stream reached the upstream")
+        self.assertTrue(b"wasm_fail_stream" in body or "wasm_fail_stream" in p.log(),
+                        f"no wasm_fail_stream in the body ({body!r}) or the log")
+        # The VM is gone: later requests are denied too.
+        status, _, _ = p.request("GET", "/after")
+        self.assertEqual(status, 503)
+        self.assertEqual(len(self.up.requests), before)
+        self.assertIn("integer divide by zero", p.log())
+
+    def test_fail_open(self):
+        p = self.start("FAIL_OPEN")
+        status, _, body = p.request("GET", "/trap", headers={"x-trap": "unreachable"})
+        self.assertEqual(status, 200, body)
+        status, _, body = p.request("GET", "/after")
+        self.assertEqual(status, 200)
+        # The plugin is skipped from now on.
+        self.assertIsNone(header(json.loads(body)["headers"], "x-trap-plugin"))
+
+    def test_fail_reload(self):
+        p = self.start("FAIL_RELOAD")
+        status, _, _ = p.request("GET", "/trap", headers={"x-trap": "oob"})
+        self.assertEqual(status, 503)
+        time.sleep(1.5)  # the first reload backoff is 1 s
+        status, _, body = p.request("GET", "/after")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(header(json.loads(body)["headers"], "x-trap-plugin"), "passed")
+
+    def test_missing_module_fail_open(self):
+        p = self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            plugins=[manifest("missing", "/nonexistent/dir/missing.wasm",
+                              fail_strategy="FAIL_OPEN")])
+        status, _, _ = p.request("GET", "/")
+        self.assertEqual(status, 200)
+
+    def test_missing_module_fail_close(self):
+        try:
+            p = self.start_proxy(
+                routes=[route_to("up")], clusters={"up": [self.up.address]},
+                plugins=[manifest("missing", "/nonexistent/dir/missing.wasm")])
+        except AssertionError:
+            return  # refusing to start is a fair answer too
+        status, _, _ = p.request("GET", "/")
+        self.assertEqual(status, 503)
+        self.assertEqual(self.up.requests, [])
+
+
+class LocalReplies(ProxyTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.start_class_upstream("up")
+        cls.start_class_proxy(
+            routes=[route_to("up")], clusters={"up": [cls.up.address]},
+            plugins=[manifest("local-reply", plugin_path("local_reply"),
+                              config={"tick_ms": "20"})])
+
+    def test_deny(self):
+        before = len(self.up.requests)
+        status, h, body = self.proxy.request("GET", "/x", headers={"x-deny": "1"})
+        self.assertEqual((status, body), (403, b"denied\n"))
+        self.assertEqual(h.get("x-denied-by"), "wasmgate")
+        self.assertEqual(len(self.up.requests), before)
+
+    def test_deny_keeps_connection_usable(self):
+        c = self.proxy.conn()
+        try:
+            c.request("GET", "/x", headers={"x-deny": "1"})
+            r = c.getresponse()
+            self.assertEqual(r.status, 403)
+            r.read()
+            c.request("GET", "/next")
+            r = c.getresponse()
+            self.assertEqual(json.loads(r.read())["path"], "/next")
+        finally:
+            c.close()
+
+    def test_deny_with_unread_body(self):
+        # The reply comes before the request body was read: the proxy may
+        # keep the connection (reading and dropping the body) or close it,
+        # but then it must say so.
+        with RawClient(self.proxy.port) as c:
+            c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nx-deny: 1\r\nContent-Length: 7\r\n\r\n"
+                   b"payload")
+            r = c.read_final()
+            self.assertEqual((r.status, r.body), (403, b"denied\n"))
+            if (r.header("connection") or "").lower() == "close":
+                self.assertTrue(c.closed())
+            else:
+                c.send(b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+                self.assertEqual(json.loads(c.read_final().body)["path"], "/next")
+
+    def test_pause_then_reply_from_tick(self):
+        status, h, body = self.proxy.request("GET", "/pause-then-reply")
+        self.assertEqual((status, body), (200, b"replied from tick\n"))
+        self.assertEqual(h.get("x-replied-by"), "tick")
+
+    def test_pause_then_continue_from_tick(self):
+        status, _, body = self.proxy.request("GET", "/pause-then-continue")
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["path"], "/pause-then-continue")
+
+    def test_pause_response_then_continue(self):
+        status, _, body = self.proxy.request("GET", "/r", headers={"x-pause-response": "1"})
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["path"], "/r")
+
+    def test_passes_other_requests(self):
+        status, _, _ = self.proxy.request("GET", "/plain")
+        self.assertEqual(status, 200)
+        assert_no_plugin_assertions(self, self.proxy)
+
+
+class HttpCalls(ProxyTestCase):
+    """http_call.wasm asks the cluster "auth" (GET /check) before each
+    request: 200 -> the request goes on with x-auth: <answer body>; other
+    statuses -> 403; no answer -> 503."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.answer = {"status": 200, "body": b"alice\n"}
+        cls.auth = cls.start_class_upstream(
+            "auth", routes={"/check": lambda rec: (cls.answer["status"], [],
+                                                   cls.answer["body"])})
+        cls.up = cls.start_class_upstream("up")
+        cls.start_class_proxy(
+            routes=[route_to("up")],
+            clusters={"up": [cls.up.address], "auth": [cls.auth.address]},
+            plugins=[manifest("auth", plugin_path("http_call"), phase="AUTHN",
+                              config={"cluster": "auth"})])
+
+    def setUp(self):
+        self.answer.update(status=200, body=b"alice\n")
+
+    def test_allowed(self):
+        status, _, body = self.proxy.request("GET", "/resource")
+        self.assertEqual(status, 200, body)
+        e = json.loads(body)
+        self.assertEqual(header(e["headers"], "x-auth"), "alice")
+        check = [r for r in self.auth.requests if r["path"] == "/check"]
+        self.assertTrue(check)
+        self.assertEqual(check[-1]["method"], "GET")
+        self.assertEqual(check[-1]["body"], "ping")
+
+    def test_denied(self):
+        self.answer.update(status=401, body=b"no\n")
+        before = len(self.up.requests)
+        status, h, body = self.proxy.request("GET", "/resource")
+        self.assertEqual((status, body), (403, b"forbidden\n"))
+        self.assertEqual(h.get("x-auth-status"), "401")
+        self.assertEqual(len(self.up.requests), before)
+
+    def test_concurrent_calls(self):
+        results = []
+
+        def one(i):
+            try:
+                results.append(self.proxy.request("GET", f"/c{i}")[0])
+            except Exception as ex:  # noqa: BLE001
+                results.append(repr(ex))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [200] * 10)
+
+    def test_post_body_waits_for_the_call(self):
+        status, _, body = self.proxy.request("POST", "/upload", body=b"x" * 100000)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["body_len"], 100000)
+
+    def test_no_assertions_failed(self):
+        self.proxy.request("GET", "/resource")
+        assert_no_plugin_assertions(self, self.proxy)
+
+
+class HttpCallAuthDown(ProxyTestCase):
+    def test_auth_unavailable(self):
+        from harness import closed_port
+        up = self.start_upstream("up")
+        p = self.start_proxy(
+            routes=[route_to("up")],
+            clusters={"up": [up.address], "auth": [f"127.0.0.1:{closed_port()}"]},
+            plugins=[manifest("auth", plugin_path("http_call"), config={"cluster": "auth"})])
+        status, _, body = p.request("GET", "/resource")
+        self.assertEqual((status, body), (503, b"auth unavailable\n"))
+        self.assertEqual(up.requests, [])
+
+
+class AssemblyScript(ProxyTestCase):
+    def test_as_add_header(self):
+        up = self.start_upstream("up")
+        p = self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [up.address]},
+            plugins=[manifest("as-add-header", plugin_path("add_header", as_plugin=True))])
+        status, h, body = p.request("GET", "/as")
+        self.assertEqual(status, 200)
+        self.assertEqual(header(json.loads(body)["headers"], "x-wasmgate-as"), "on")
+        self.assertEqual(h.get("x-plugin"), "as_add_header")
+
+
+class Workers(ProxyTestCase):
+    def test_two_workers_each_run_the_chain(self):
+        up = self.start_upstream("up")
+        p = self.start_proxy(
+            workers=2, routes=[route_to("up")], clusters={"up": [up.address]},
+            plugins=[manifest("add-header", plugin_path("add_header"),
+                              config={"value": "w"})])
+        for i in range(20):
+            status, h, body = p.request("GET", f"/w{i}")
+            self.assertEqual(status, 200)
+            self.assertEqual(header(json.loads(body)["headers"], "x-wasmgate"), "w")
+            self.assertEqual(h.get("x-plugin"), "add_header")
+
+
+if __name__ == "__main__":
+    main()
