@@ -49,6 +49,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     wg_http_parser_free(&c->parser);
     wg_buf_free(&c->in);
+    wg_buf_free(&c->out);
     free(c);
 }
 
@@ -134,12 +135,41 @@ static void on_written(uv_write_t *req, int status)
         linger_close(c);
 }
 
+static void send_now(wg_conn *c, wg_buf *data);
+
 void wg_conn_write(wg_conn *c, wg_buf *data)
 {
     if (data->len == 0 || c->closing) {
         wg_buf_free(data);
         return;
     }
+    if (c->corked > 0) {
+        if (c->out.len == 0) {
+            wg_buf_free(&c->out);
+            c->out = *data; /* take it over whole */
+            memset(data, 0, sizeof *data);
+        } else {
+            wg_buf_append(&c->out, data->data, data->len);
+            wg_buf_free(data);
+        }
+        return;
+    }
+    send_now(c, data);
+}
+
+void wg_conn_cork(wg_conn *c) { c->corked++; }
+
+void wg_conn_uncork(wg_conn *c)
+{
+    if (--c->corked > 0 || c->out.len == 0)
+        return;
+    wg_buf data = c->out;
+    memset(&c->out, 0, sizeof c->out);
+    send_now(c, &data);
+}
+
+static void send_now(wg_conn *c, wg_buf *data)
+{
     write_req *w = malloc(sizeof *w);
     if (!w) {
         wg_buf_free(data);
@@ -261,9 +291,11 @@ void wg_conn_update_reading(wg_conn *c)
 {
     if (c->closing)
         return;
-    /* Read while the parser takes bytes, and the stream is not pushing
-     * back (its upstream write queue is full). */
-    bool want = !c->parser.paused && !c->close_after;
+    /* Keep reading between requests (stopping and restarting costs two
+     * system calls a request): bytes that come while the parser waits for
+     * the current response are kept, up to a limit. Stop while the stream
+     * pushes back (its upstream write queue is full). */
+    bool want = !c->close_after && c->in.len < 65536;
     if (c->stream && c->stream->up && c->stream->up->write_pending >= WG_WRITE_HIGH_WATER)
         want = false;
     if (want && !c->reading) {

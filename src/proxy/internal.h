@@ -177,13 +177,19 @@ struct wg_conn {
     bool close_after;            /* close when the current response is done */
     bool http10;
     size_t write_pending;        /* bytes queued on the socket */
+    wg_buf out;                  /* bytes gathered while corked */
+    int corked;                  /* > 0: gather writes, send them at uncork */
     wg_conn *next, *prev;        /* in the worker's list */
 };
 
 void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server);
 void wg_conn_close(wg_conn *c);
-/* Queues bytes on the connection's socket (the buffer is taken over). */
+/* Queues bytes on the connection's socket (the buffer is taken over).
+ * Between cork and uncork, writes are gathered into one (a response head
+ * and its first body bytes leave in one system call). */
 void wg_conn_write(wg_conn *c, wg_buf *data);
+void wg_conn_cork(wg_conn *c);
+void wg_conn_uncork(wg_conn *c);
 void wg_conn_stream_done(wg_conn *c);
 void wg_conn_update_reading(wg_conn *c);
 
@@ -326,6 +332,7 @@ struct wg_upconn {
     bool closing;
     int open_handles;
     size_t endpoint;             /* index in the cluster's endpoints */
+    bool parser_stale;           /* pooled: reset the parser before reuse */
     bool reusable;
     bool reading;
     size_t write_pending;

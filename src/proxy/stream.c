@@ -843,11 +843,14 @@ static void drive(wg_stream *s)
     if (s->busy || s->finished)
         return;
     s->busy++;
+    /* Whatever this round writes downstream leaves in one system call. */
+    wg_conn *c = s->conn;
+    wg_conn_cork(c);
     for (int rounds = 0; rounds < 1000; rounds++) {
         if (s->reset) {
             s->busy--;
-            wg_conn *c = s->conn;
             wg_metrics_count_response(s->worker->proxy, s->status ? s->status : 500);
+            wg_conn_uncork(c);
             wg_conn_close(c); /* frees the stream */
             return;
         }
@@ -870,7 +873,7 @@ static void drive(wg_stream *s)
         progress |= step_request_to_upstream(s);
         progress |= step_response_headers(s);
         progress |= step_write_head(s);
-        if (s->resp_head_sent && s->conn->write_pending < WG_WRITE_HIGH_WATER)
+        if (s->resp_head_sent && c->write_pending < WG_WRITE_HIGH_WATER)
             progress |= flow_body(s, true);
         progress |= step_response_to_downstream(s);
         /* Done when the response is out and the request fully read. A
@@ -879,6 +882,7 @@ static void drive(wg_stream *s)
         if (s->resp_body_done &&
             (s->req_complete || (s->local_reply && s->expect_continue && !s->continue_sent))) {
             s->busy--;
+            wg_conn_uncork(c);
             complete(s);
             return;
         }
@@ -886,4 +890,5 @@ static void drive(wg_stream *s)
             break;
     }
     s->busy--;
+    wg_conn_uncork(c);
 }

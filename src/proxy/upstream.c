@@ -398,7 +398,11 @@ void wg_upstream_start(wg_stream *s)
         u->next_idle = NULL;
         u->stream = s;
         s->up = u;
-        wg_http_parser_resume(&u->parser);
+        if (u->parser_stale) {
+            wg_http_parser_free(&u->parser);
+            wg_http_parser_init(&u->parser, WG_HTTP_RESPONSE, NULL, &parser_callbacks, u);
+            u->parser_stale = false;
+        }
         send_stream_head(u);
         wg_upconn_update_reading(u);
         return;
@@ -446,8 +450,8 @@ void wg_upstream_release(wg_stream *s, bool reusable)
         u->next_idle = cl->idle;
         cl->idle = u;
         cl->nidle++;
-        wg_http_parser_free(&u->parser);
-        wg_http_parser_init(&u->parser, WG_HTTP_RESPONSE, NULL, &parser_callbacks, u);
+        /* We may be inside this parser's callback: reset it on reuse. */
+        u->parser_stale = true;
         if (!u->reading) {
             uv_read_start((uv_stream_t *)&u->tcp, alloc_cb, on_read);
             u->reading = true;
