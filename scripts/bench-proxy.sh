@@ -7,7 +7,7 @@
 #   (c) wrk -> wasmgate, no plugins -> (a)
 #   (d) wrk -> wasmgate + tests/plugins/add_header.wasm (C) -> (a)
 #   (e) wrk -> wasmgate + AssemblyScript add_header (build/plugins-as) -> (a)
-#   (f) wrk -> wasmgate + 5 C plugins (add_header x3, chain_tag x2) -> (a)
+#   (f) wrk -> wasmgate + 5 C plugins (add_header x5, each its own VM) -> (a)
 #
 # Each: requests/s, p50 and p99 latency (wrk --latency), ratios to (b) and
 # (c). Then wasmgate's resident memory (VmRSS) with 0, 1 and 10 plugins
@@ -45,7 +45,7 @@ for tool in wrk nginx curl python3; do
     command -v "$tool" >/dev/null || die "$tool not found (run scripts/deps.sh)"
 done
 [ -x "$WASMGATE" ] || die "$WASMGATE missing (run make)"
-for f in "$PLUGINS/add_header.wasm" "$PLUGINS/chain_tag.wasm" "$AS_PLUGINS/add_header.wasm"; do
+for f in "$PLUGINS/add_header.wasm" "$AS_PLUGINS/add_header.wasm"; do
     [ -f "$f" ] || die "$f missing (run make plugins)"
 done
 WASMGATE=$(cd "$(dirname "$WASMGATE")" && pwd)/$(basename "$WASMGATE")
@@ -257,8 +257,8 @@ mkdir -p "$WORK/wg-five/manifests"
 m=$WORK/wg-five/manifests
 manifest "$m" add-header-1 "$PLUGINS/add_header.wasm" '{"value": "one"}'
 manifest "$m" add-header-2 "$PLUGINS/add_header.wasm" '{"value": "two"}'
-manifest "$m" chain-tag-1 "$PLUGINS/chain_tag.wasm" '{"tag": "a"}'
-manifest "$m" chain-tag-2 "$PLUGINS/chain_tag.wasm" '{"tag": "b"}'
+manifest "$m" add-header-4 "$PLUGINS/add_header.wasm" '{"value": "four"}'
+manifest "$m" add-header-5 "$PLUGINS/add_header.wasm" '{"value": "five"}'
 manifest "$m" add-header-3 "$PLUGINS/add_header.wasm" '{"value": "three"}'
 wasmgate_start five
 bench f "(f) wasmgate + 5 plugins" "http://127.0.0.1:$WG_PORT/"
@@ -306,7 +306,7 @@ mkdir -p "$(dirname "$OUT_MD")"
     done
     echo
     echo "Ratios are of requests/s (higher is better). (f) chains five C plugins:"
-    echo "add_header x3 and chain_tag x2 (the AssemblyScript SDK's own cost is (e))."
+    echo "add_header x5, five VMs (the AssemblyScript SDK's own cost is (e))."
     echo
     echo "wasmgate resident memory (VmRSS after 1 s of traffic, $WORKERS worker(s)):"
     echo
