@@ -161,15 +161,37 @@ void wg_conn_cork(wg_conn *c) { c->corked++; }
 
 void wg_conn_uncork(wg_conn *c)
 {
-    if (--c->corked > 0 || c->out.len == 0)
+    if (--c->corked > 0)
         return;
-    wg_buf data = c->out;
-    memset(&c->out, 0, sizeof c->out);
-    send_now(c, &data);
+    if (c->out.len > 0 && !c->closing) {
+        wg_buf data = c->out;
+        memset(&c->out, 0, sizeof c->out);
+        send_now(c, &data);
+    }
+    /* A close decided while corked waited for these bytes. */
+    if (!c->closing && !c->stream && c->close_after && c->write_pending == 0)
+        linger_close(c);
 }
 
+/* Writes at once when the socket takes it all (the usual case: no write
+ * request, no callback, no epoll change); queues the rest. */
 static void send_now(wg_conn *c, wg_buf *data)
 {
+    size_t done = 0;
+    if (c->write_pending == 0) {
+        uv_buf_t b = uv_buf_init((char *)data->data, (unsigned)data->len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (n == (int)data->len) {
+            wg_buf_free(data);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            wg_buf_free(data);
+            wg_conn_close(c);
+            return;
+        }
+        done = n > 0 ? (size_t)n : 0;
+    }
     write_req *w = malloc(sizeof *w);
     if (!w) {
         wg_buf_free(data);
@@ -178,10 +200,10 @@ static void send_now(wg_conn *c, wg_buf *data)
     }
     w->conn = c;
     w->data = data->data;
-    w->len = data->len;
+    w->len = data->len - done;
     data->data = NULL;
     data->len = data->cap = 0;
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)w->len);
     c->write_pending += w->len;
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
         c->write_pending -= w->len;
@@ -215,8 +237,8 @@ static void send_error(wg_conn *c, int status, const char *message)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (c->write_pending == 0)
-        linger_close(c);
+    if (c->write_pending == 0 && c->corked == 0)
+        linger_close(c); /* (when corked, the uncork closes after sending) */
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -396,7 +418,7 @@ void wg_conn_stream_done(wg_conn *c)
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
-        if (c->write_pending == 0)
+        if (c->write_pending == 0 && c->corked == 0)
             linger_close(c);
         return;
     }

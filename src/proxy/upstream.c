@@ -135,6 +135,21 @@ static void upconn_write(wg_upconn *u, wg_buf *data)
         wg_buf_free(data);
         return;
     }
+    /* At once when the socket takes it all (see conn.c's send_now). */
+    size_t done = 0;
+    if (u->write_pending == 0) {
+        uv_buf_t b = uv_buf_init((char *)data->data, (unsigned)data->len);
+        int n = uv_try_write((uv_stream_t *)&u->tcp, &b, 1);
+        if (n == (int)data->len) {
+            wg_buf_free(data);
+            return;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            wg_buf_free(data); /* the read side reports the failure */
+            return;
+        }
+        done = n > 0 ? (size_t)n : 0;
+    }
     up_write *w = malloc(sizeof *w);
     if (!w) {
         wg_buf_free(data);
@@ -142,9 +157,9 @@ static void upconn_write(wg_upconn *u, wg_buf *data)
     }
     w->up = u;
     w->data = data->data;
-    w->len = data->len;
+    w->len = data->len - done;
     memset(data, 0, sizeof *data);
-    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    uv_buf_t b = uv_buf_init((char *)w->data + done, (unsigned)w->len);
     u->write_pending += w->len;
     if (uv_write(&w->req, (uv_stream_t *)&u->tcp, &b, 1, on_written) != 0) {
         u->write_pending -= w->len;
@@ -250,8 +265,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         upconn_close(u);
         return;
     }
+    /* A response head and body read together leave in one write. */
+    wg_conn *down = u->stream ? u->stream->conn : NULL;
+    if (down)
+        wg_conn_cork(down);
     size_t consumed = 0;
     wg_http_result r = wg_http_parser_feed(&u->parser, buf->base, (size_t)nread, &consumed);
+    if (down)
+        wg_conn_uncork(down);
     if (r == WG_HTTP_ERROR) {
         wg_metric_add(p->m.upstream_errors_reset, 1);
         upconn_failed(u, 502, "upstream_malformed_response");
