@@ -175,22 +175,27 @@ void wg_conn_uncork(wg_conn *c)
 
 /* Writes at once when the socket takes it all (the usual case: no write
  * request, no callback, no epoll change); queues the rest. */
+ssize_t wg_try_write(uv_stream_t *stream, const wg_buf *data)
+{
+    uv_buf_t b = uv_buf_init((char *)data->data, (unsigned)data->len);
+    int n = uv_try_write(stream, &b, 1);
+    if (n == UV_EAGAIN)
+        return 0;
+    return n < 0 ? -1 : n;
+}
+
 static void send_now(wg_conn *c, wg_buf *data)
 {
     size_t done = 0;
     if (c->write_pending == 0) {
-        uv_buf_t b = uv_buf_init((char *)data->data, (unsigned)data->len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n == (int)data->len) {
+        ssize_t n = wg_try_write((uv_stream_t *)&c->tcp, data);
+        if (n < 0 || (size_t)n == data->len) {
             wg_buf_free(data);
+            if (n < 0)
+                wg_conn_close(c);
             return;
         }
-        if (n < 0 && n != UV_EAGAIN) {
-            wg_buf_free(data);
-            wg_conn_close(c);
-            return;
-        }
-        done = n > 0 ? (size_t)n : 0;
+        done = (size_t)n;
     }
     write_req *w = malloc(sizeof *w);
     if (!w) {

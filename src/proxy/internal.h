@@ -184,6 +184,11 @@ struct wg_conn {
 
 void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server);
 void wg_conn_close(wg_conn *c);
+/* Writes as much of data as the socket takes right now, without a write
+ * request (conn.c). Returns the bytes written (all of them is the usual
+ * case), or -1 on a socket error. */
+ssize_t wg_try_write(uv_stream_t *stream, const wg_buf *data);
+
 /* Queues bytes on the connection's socket (the buffer is taken over).
  * Between cork and uncork, writes are gathered into one (a response head
  * and its first body bytes leave in one system call). */

@@ -138,17 +138,12 @@ static void upconn_write(wg_upconn *u, wg_buf *data)
     /* At once when the socket takes it all (see conn.c's send_now). */
     size_t done = 0;
     if (u->write_pending == 0) {
-        uv_buf_t b = uv_buf_init((char *)data->data, (unsigned)data->len);
-        int n = uv_try_write((uv_stream_t *)&u->tcp, &b, 1);
-        if (n == (int)data->len) {
-            wg_buf_free(data);
+        ssize_t n = wg_try_write((uv_stream_t *)&u->tcp, data);
+        if (n < 0 || (size_t)n == data->len) {
+            wg_buf_free(data); /* on an error the read side reports the failure */
             return;
         }
-        if (n < 0 && n != UV_EAGAIN) {
-            wg_buf_free(data); /* the read side reports the failure */
-            return;
-        }
-        done = n > 0 ? (size_t)n : 0;
+        done = (size_t)n;
     }
     up_write *w = malloc(sizeof *w);
     if (!w) {
