@@ -576,27 +576,27 @@ static bool wasi_notsup(wasm_call *call, void *env, const wasm_cell *args, wasm_
 }
 
 /* An fd_* call that only fd 0-2 could answer, with `stdio_err`. */
-#define FD_STUB(fname, stdio_err)                                                                  \
+#define FD_NO_FILES(fname, stdio_err)                                                                  \
     static bool fname(wasm_call *call, void *env, const wasm_cell *args, wasm_cell *results)       \
     {                                                                                              \
         return ret(results, is_stdio(ARG32(0)) ? (stdio_err) : E_BADF);                            \
     }
 
-FD_STUB(wasi_fd_spipe, E_SPIPE)   /* seek, tell, pread, pwrite, advise, allocate */
-FD_STUB(wasi_fd_inval, E_INVAL)   /* sync, datasync, filestat_set_size */
-FD_STUB(wasi_fd_notdir, E_NOTDIR) /* readdir */
-FD_STUB(wasi_fd_notsup, E_NOTSUP) /* filestat_set_times, fdstat_set_rights */
+FD_NO_FILES(wasi_fd_spipe, E_SPIPE)   /* seek, tell, pread, pwrite, advise, allocate */
+FD_NO_FILES(wasi_fd_inval, E_INVAL)   /* sync, datasync, filestat_set_size */
+FD_NO_FILES(wasi_fd_notdir, E_NOTDIR) /* readdir */
+FD_NO_FILES(wasi_fd_notsup, E_NOTSUP) /* filestat_set_times, fdstat_set_rights */
 
 /* A path_* call whose directory fd is argument `i`: no fd is a directory
  * with path rights, so fd 0-2 lack the capability and the rest do not exist. */
-#define PATH_STUB(fname, i)                                                                        \
+#define PATH_NO_FILES(fname, i)                                                                        \
     static bool fname(wasm_call *call, void *env, const wasm_cell *args, wasm_cell *results)       \
     {                                                                                              \
         return ret(results, is_stdio(ARG32(i)) ? E_NOTCAPABLE : E_BADF);                           \
     }
 
-PATH_STUB(wasi_path_at0, 0)
-PATH_STUB(wasi_path_at2, 2) /* path_symlink(old_path, old_len, fd, new_path, new_len) */
+PATH_NO_FILES(wasi_path_at0, 0)
+PATH_NO_FILES(wasi_path_at2, 2) /* path_symlink(old_path, old_len, fd, new_path, new_len) */
 
 /* ---- poll_oneoff --------------------------------------------------------------------- */
 
