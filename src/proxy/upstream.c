@@ -355,41 +355,42 @@ static wg_upconn *upconn_new(wg_worker *w, wg_upcluster *cl, size_t endpoint)
 static void send_stream_head(wg_upconn *u)
 {
     wg_stream *s = u->stream;
-    wg_headers h;
-    wg_headers_init(&h);
-    wg_headers_copy(&h, &s->req_headers);
-    wg_http_strip_hop_by_hop(&h);
-    const wg_header *m = wg_headers_get(&h, ":method", 7);
-    const wg_header *path = wg_headers_get(&h, ":path", 5);
+    /* The request map is written as it is (the plugins are done with the
+     * head; hop-by-hop fields were dropped when the stream began). */
+    wg_headers *h = &s->req_headers;
+    const wg_header *m = wg_headers_get(h, ":method", 7);
+    const wg_header *path = wg_headers_get(h, ":path", 5);
     char method[32] = "GET";
     if (m && m->value_len < sizeof method) {
         memcpy(method, m->value, m->value_len);
         method[m->value_len] = 0;
     }
-    wg_buf target = {0};
-    if (path)
-        wg_buf_append(&target, path->value, path->value_len);
-    else
-        wg_buf_append_str(&target, "/");
-    wg_buf_append(&target, "", 1);
+    char target_buf[256];
+    char *target = target_buf;
+    size_t plen = path ? path->value_len : 1;
+    if (plen >= sizeof target_buf && !(target = malloc(plen + 1))) {
+        upconn_failed(u, 502, "out_of_memory");
+        return;
+    }
+    memcpy(target, path ? path->value : "/", plen);
+    target[plen] = 0;
     if (s->req_has_body) {
-        bool has_length = wg_headers_get(&h, "content-length", 14) != NULL;
+        bool has_length = wg_headers_get(h, "content-length", 14) != NULL;
         s->up_chunked = s->req_reframe || !has_length;
         if (s->up_chunked) {
-            wg_headers_remove(&h, "content-length", 14);
-            wg_headers_set(&h, "transfer-encoding", 17, "chunked", 7);
+            wg_headers_remove(h, "content-length", 14);
+            wg_headers_set(h, "transfer-encoding", 17, "chunked", 7);
         }
     }
     wg_buf out = {0};
-    if (!wg_http_write_request_head(&out, method, (const char *)target.data, &h)) {
+    bool ok = wg_http_write_request_head(&out, method, target, h);
+    if (target != target_buf)
+        free(target);
+    if (!ok) {
         wg_buf_free(&out);
-        wg_buf_free(&target);
-        wg_headers_free(&h);
         upconn_failed(u, 502, "request_head_not_writable");
         return;
     }
-    wg_buf_free(&target);
-    wg_headers_free(&h);
     wg_http_parser_set_request_method(&u->parser, method);
     upconn_write(u, &out);
     s->up_head_sent = true;
