@@ -91,7 +91,16 @@ bool wg_buf_replace(wg_buf *b, size_t start, size_t count, const void *data, siz
 
 bool wg_buf_append(wg_buf *b, const void *data, size_t n)
 {
-    return wg_buf_replace(b, b->len, 0, data, n);
+    /* The common case, kept short: parsers append byte runs all the time. */
+    if (n == 0)
+        return true;
+    if (points_into(b, data))
+        return wg_buf_replace(b, b->len, 0, data, n);
+    if (b->cap - b->len < n && !wg_buf_reserve(b, n))
+        return false;
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    return true;
 }
 
 bool wg_buf_append_str(wg_buf *b, const char *s)
