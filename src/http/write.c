@@ -106,9 +106,31 @@ bool wg_http_write_response_head(wg_buf *out, int status, const char *reason, co
         reason = wg_http_reason(status);
     if (!wg_http_is_field_value(reason, strlen(reason)))
         return false;
-    bool ok = wg_buf_appendf(out, "HTTP/1.%u %d %s\r\n", version_minor, status, reason) &&
-              append_fields(out, h, false) && wg_buf_append(out, "\r\n", 2);
+    /* The status line by hand: it is written for every response. */
+    char line[16] = "HTTP/1.x ddd ";
+    line[7] = (char)('0' + version_minor);
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    bool ok = wg_buf_append(out, line, 13) && wg_buf_append_str(out, reason) &&
+              wg_buf_append(out, "\r\n", 2) && append_fields(out, h, false) &&
+              wg_buf_append(out, "\r\n", 2);
     return finish(out, start, ok);
+}
+
+/* Decimal or hexadecimal digits of v into buf (no NUL); returns the count. */
+static size_t format_u64(char *buf, uint64_t v, unsigned base)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = digits[v % base];
+        v /= base;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
 }
 
 bool wg_http_write_chunk(wg_buf *out, const void *data, size_t len)
@@ -116,7 +138,11 @@ bool wg_http_write_chunk(wg_buf *out, const void *data, size_t len)
     if (len == 0)
         return true;
     size_t start = out->len;
-    bool ok = wg_buf_reserve(out, len + 24) && wg_buf_appendf(out, "%zx\r\n", len) &&
+    char size[24];
+    size_t n = format_u64(size, len, 16);
+    size[n++] = '\r';
+    size[n++] = '\n';
+    bool ok = wg_buf_reserve(out, len + 24) && wg_buf_append(out, size, n) &&
               wg_buf_append(out, data, len) && wg_buf_append(out, "\r\n", 2);
     return finish(out, start, ok);
 }
@@ -142,8 +168,8 @@ bool wg_http_set_framing(wg_headers *h, bool length_known, uint64_t length, bool
     wg_http_framing f = wg_http_choose_framing(length_known, peer_http11);
     if (f == WG_HTTP_FRAMING_LENGTH) {
         char num[24];
-        int n = snprintf(num, sizeof(num), "%" PRIu64, length);
-        if (!wg_headers_set_lower(h, "content-length", 14, num, (size_t)n))
+        size_t n = format_u64(num, length, 10);
+        if (!wg_headers_set_lower(h, "content-length", 14, num, n))
             return false;
         wg_headers_remove(h, "transfer-encoding", 17);
     } else if (f == WG_HTTP_FRAMING_CHUNKED) {

@@ -779,14 +779,15 @@ static bool step_response_to_downstream(wg_stream *s)
     wg_conn *c = s->conn;
     bool progress = false;
     if (s->resp_stage[n].len > 0) {
-        wg_buf out = {0};
-        if (s->down_framing == WG_HTTP_FRAMING_CHUNKED)
-            wg_http_write_chunk(&out, s->resp_stage[n].data, s->resp_stage[n].len);
-        else
-            wg_buf_append(&out, s->resp_stage[n].data, s->resp_stage[n].len);
         s->bytes_out += s->resp_stage[n].len;
-        wg_buf_clear(&s->resp_stage[n]);
-        wg_conn_write(c, &out);
+        if (s->down_framing == WG_HTTP_FRAMING_CHUNKED) {
+            wg_buf out = {0};
+            wg_http_write_chunk(&out, s->resp_stage[n].data, s->resp_stage[n].len);
+            wg_buf_clear(&s->resp_stage[n]);
+            wg_conn_write(c, &out);
+        } else {
+            wg_conn_write(c, &s->resp_stage[n]); /* hands the bytes over, no copy */
+        }
         progress = true;
     }
     if (s->resp_stage_eos[n]) {
