@@ -26,14 +26,85 @@ static bool name_equal(const wg_header *e, const char *name, size_t nlen)
     return true;
 }
 
-static bool entry_make(wg_header *e, const char *name, size_t nlen, const char *value, size_t vlen,
-                       bool lower)
+struct wg_headers_chunk {
+    struct wg_headers_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define CHUNK_MIN 1024u
+
+/* Space for n bytes that stays put until the map is cleared or freed. */
+static char *alloc_in(wg_headers *h, size_t n)
+{
+    struct wg_headers_chunk *c = h->chunks;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = c ? c->cap * 2 : CHUNK_MIN;
+        if (cap > 64u * 1024u)
+            cap = 64u * 1024u;
+        if (cap < n)
+            cap = n;
+        if (cap > SIZE_MAX - sizeof *c)
+            return NULL;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->next = h->chunks;
+        c->used = 0;
+        c->cap = cap;
+        h->chunks = c;
+    }
+    char *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void free_chunks(wg_headers *h)
+{
+    struct wg_headers_chunk *c = h->chunks;
+    while (c) {
+        struct wg_headers_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    h->chunks = NULL;
+}
+
+static bool entry_make(wg_headers *h, wg_header *e, const char *name, size_t nlen,
+                       const char *value, size_t vlen, bool lower);
+
+/* Replaced and removed entries leave their strings behind; when that waste
+ * dominates (a plugin rewriting a header in a loop), copy the live entries
+ * into fresh chunks so memory stays proportional to the map. */
+static void compact_if_wasteful(wg_headers *h)
+{
+    if (h->dead < 64u * 1024u || h->dead < 2 * h->bytes)
+        return;
+    wg_headers fresh = {0};
+    fresh.items = h->items;
+    fresh.cap = h->cap;
+    for (uint32_t i = 0; i < h->count; i++) {
+        wg_header *e = &h->items[i];
+        wg_header n = {0};
+        if (!entry_make(&fresh, &n, e->name, e->name_len, e->value, e->value_len, false)) {
+            free_chunks(&fresh); /* keep the old (valid) strings */
+            return;
+        }
+        *e = n;
+    }
+    free_chunks(h);
+    h->chunks = fresh.chunks;
+    h->dead = 0;
+}
+
+static bool entry_make(wg_headers *h, wg_header *e, const char *name, size_t nlen,
+                       const char *value, size_t vlen, bool lower)
 {
     /* Through uint64_t so the checks still compile where size_t is 32
      * bits (where the first two cannot fail). */
     if ((uint64_t)nlen > UINT32_MAX || (uint64_t)vlen > UINT32_MAX || vlen > SIZE_MAX - 2 - nlen)
         return false;
-    char *block = malloc(nlen + vlen + 2);
+    char *block = alloc_in(h, nlen + vlen + 2);
     if (!block)
         return false;
     if (lower) {
@@ -51,11 +122,6 @@ static bool entry_make(wg_header *e, const char *name, size_t nlen, const char *
     e->value = block + nlen + 1;
     e->value_len = (uint32_t)vlen;
     return true;
-}
-
-static void entry_free(wg_header *e)
-{
-    free(e->name); /* value lives in the same block */
 }
 
 /* Room for `want` entries in total. */
@@ -83,14 +149,16 @@ void wg_headers_init(wg_headers *h)
     h->count = 0;
     h->cap = 0;
     h->bytes = 0;
+    h->chunks = NULL;
+    h->dead = 0;
 }
 
 void wg_headers_clear(wg_headers *h)
 {
-    for (uint32_t i = 0; i < h->count; i++)
-        entry_free(&h->items[i]);
+    free_chunks(h);
     h->count = 0;
     h->bytes = 0;
+    h->dead = 0;
 }
 
 void wg_headers_free(wg_headers *h)
@@ -106,7 +174,7 @@ static bool add(wg_headers *h, const char *name, size_t nlen, const char *value,
     if (h->count == UINT32_MAX || !reserve_items(h, h->count + 1))
         return false;
     wg_header e = {0};
-    if (!entry_make(&e, name, nlen, value, vlen, lower))
+    if (!entry_make(h, &e, name, nlen, value, vlen, lower))
         return false;
     h->items[h->count++] = e;
     h->bytes += (size_t)e.name_len + e.value_len;
@@ -175,13 +243,14 @@ static uint32_t remove_from(wg_headers *h, uint32_t from, const char *name, size
         wg_header *e = &h->items[i];
         if (name_equal(e, name, nlen)) {
             h->bytes -= (size_t)e->name_len + e->value_len;
-            entry_free(e);
+            h->dead += (size_t)e->name_len + e->value_len + 2;
         } else {
             h->items[kept++] = *e;
         }
     }
     uint32_t removed = h->count - kept;
     h->count = kept;
+    compact_if_wasteful(h);
     return removed;
 }
 
@@ -196,11 +265,11 @@ static bool set(wg_headers *h, const char *name, size_t nlen, const char *value,
 
     wg_header *old = &h->items[first];
     wg_header e = {0};
-    if (!entry_make(&e, old->name, old->name_len, value, vlen, false))
+    if (!entry_make(h, &e, old->name, old->name_len, value, vlen, false))
         return false;
     h->bytes -= (size_t)old->name_len + old->value_len;
-    entry_free(old);
-    *old = e;
+    h->dead += (size_t)old->name_len + old->value_len + 2;
+    *old = e; /* the old strings stay in the chunks until compaction */
     h->bytes += (size_t)e.name_len + e.value_len;
     remove_from(h, first + 1, name, nlen);
     return true;

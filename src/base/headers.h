@@ -34,10 +34,17 @@ typedef struct wg_header {
     uint32_t value_len;
 } wg_header;
 
+struct wg_headers_chunk;
+
 typedef struct wg_headers {
     wg_header *items; /* items[0..count): iterate by index */
     uint32_t count, cap;
     size_t bytes; /* sum of every name_len + value_len */
+    /* The entries' strings, bump-allocated in chunks that are freed together
+     * (maps live as long as a request: one allocation per map instead of
+     * one per header). */
+    struct wg_headers_chunk *chunks;
+    size_t dead; /* bytes of replaced/removed entries still in the chunks */
 } wg_headers;
 
 void wg_headers_init(wg_headers *h);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Name and length of a string literal. */
@@ -447,9 +448,30 @@ static void test_deserialize_limits(void **state)
     wg_headers_free(&h);
 }
 
+/* Rewriting a header in a loop (a plugin can) must not grow the map's
+ * storage without bound: replaced strings are compacted away. */
+static void test_rewrite_loop_stays_bounded(void **state)
+{
+    (void)state;
+    wg_headers h;
+    wg_headers_init(&h);
+    assert_true(wg_headers_add(&h, "x-keep", 6, "k", 1));
+    char value[64];
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(value, sizeof value, "value-%d", i);
+        assert_true(wg_headers_set(&h, "x-loop", 6, value, (size_t)n));
+    }
+    assert_int_equal(h.count, 2);
+    assert_string_equal(wg_headers_get(&h, "x-loop", 6)->value, "value-99999");
+    assert_string_equal(wg_headers_get(&h, "x-keep", 6)->value, "k");
+    assert_true(h.dead < 256u * 1024u);
+    wg_headers_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rewrite_loop_stays_bounded),
         cmocka_unit_test(test_add_get_case_insensitive),
         cmocka_unit_test(test_binary_names_and_values),
         cmocka_unit_test(test_add_lower),
