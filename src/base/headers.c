@@ -286,6 +286,25 @@ bool wg_headers_set_lower(wg_headers *h, const char *name, size_t nlen, const ch
     return set(h, name, nlen, value, vlen, true);
 }
 
+uint32_t wg_headers_remove_if(wg_headers *h, bool (*drop)(const wg_header *e, void *ctx),
+                              void *ctx)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        wg_header *e = &h->items[i];
+        if (drop(e, ctx)) {
+            h->bytes -= (size_t)e->name_len + e->value_len;
+            h->dead += (size_t)e->name_len + e->value_len + 2;
+        } else {
+            h->items[kept++] = *e;
+        }
+    }
+    uint32_t removed = h->count - kept;
+    h->count = kept;
+    compact_if_wasteful(h);
+    return removed;
+}
+
 uint32_t wg_headers_remove(wg_headers *h, const char *name, size_t nlen)
 {
     return remove_from(h, 0, name, nlen);

@@ -85,6 +85,10 @@ bool wg_headers_set_lower(wg_headers *h, const char *name, size_t nlen, const ch
 
 /* Removes every entry with this name; returns how many there were. */
 uint32_t wg_headers_remove(wg_headers *h, const char *name, size_t nlen);
+/* Removes, in one pass keeping the order of the others, every entry for
+ * which drop(entry, ctx) is true; returns how many. */
+uint32_t wg_headers_remove_if(wg_headers *h, bool (*drop)(const wg_header *e, void *ctx),
+                              void *ctx);
 
 /* Makes dst a copy of src. dst must be initialised; its old entries are
  * released on success and kept on failure. */

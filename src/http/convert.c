@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool add(wg_headers *h, const char *name, const char *value, size_t vlen)
 {
@@ -42,24 +43,53 @@ bool wg_http_head_to_headers(const wg_http_head *head, wg_headers *out)
     return true;
 }
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-};
 
-bool wg_http_strip_hop_by_hop(wg_headers *h)
+static bool is_named(const wg_header *e, const char *name, size_t len)
 {
-    /* A copy: a listed name may be "connection" itself. */
-    wg_buf listed = {0};
-    if (wg_headers_get_joined(h, "connection", 10, &listed) < 0)
+    return e->name_len == len && strncasecmp(e->name, name, len) == 0;
+}
+
+/* The fixed hop-by-hop fields, by length first (this runs on every head). */
+static bool is_hop_by_hop(const wg_header *e)
+{
+    switch (e->name_len) {
+    case 2: return is_named(e, "te", 2);
+    case 7: return is_named(e, "trailer", 7) || is_named(e, "upgrade", 7);
+    case 10: return is_named(e, "connection", 10) || is_named(e, "keep-alive", 10);
+    case 16: return is_named(e, "proxy-connection", 16);
+    case 17: return is_named(e, "transfer-encoding", 17);
+    default: return false;
+    }
+}
+
+typedef struct hop_ctx {
+    const wg_buf *listed; /* the Connection field's values, or empty */
+} hop_ctx;
+
+static bool drop_hop(const wg_header *e, void *ctx)
+{
+    if (is_hop_by_hop(e))
+        return true;
+    const wg_buf *listed = ((const hop_ctx *)ctx)->listed;
+    if (listed->len == 0 || (e->name_len > 0 && e->name[0] == ':'))
         return false;
     size_t pos = 0, len = 0;
     const char *name = NULL;
-    while (wg_http_list_next((const char *)listed.data, listed.len, &pos, &name, &len)) {
-        if (name[0] != ':')
-            wg_headers_remove(h, name, len);
-    }
+    while (wg_http_list_next((const char *)listed->data, listed->len, &pos, &name, &len))
+        if (is_named(e, name, len))
+            return true;
+    return false;
+}
+
+bool wg_http_strip_hop_by_hop(wg_headers *h)
+{
+    /* A copy: "connection" itself goes too. One pass removes the fixed set
+     * and the fields Connection names. */
+    wg_buf listed = {0};
+    if (wg_headers_get_joined(h, "connection", 10, &listed) < 0)
+        return false;
+    hop_ctx ctx = {&listed};
+    wg_headers_remove_if(h, drop_hop, &ctx);
     wg_buf_free(&listed);
-    for (size_t i = 0; i < sizeof(hop_by_hop) / sizeof(hop_by_hop[0]); i++)
-        wg_headers_remove(h, hop_by_hop[i], strlen(hop_by_hop[i]));
     return true;
 }
