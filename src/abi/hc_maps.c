@@ -39,6 +39,25 @@ static wg_headers *find_map(pw_vm *vm, uint32_t type, bool *writable)
     }
 }
 
+/* The checks every map-changing hostcall makes, in the order that decides
+ * its status: the map type, the guest ranges (a[1..2], and a[3..4] when
+ * `second`), then a map this phase may change. */
+static int writable_map(pw_vm *vm, const wasm_cell *a, bool second, const uint8_t **first_bytes,
+                        const uint8_t **second_bytes, wg_headers **out)
+{
+    uint32_t type = (uint32_t)a[0];
+    if (type > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
+        return PW_BAD_ARGUMENT;
+    if (!pw_mem_read(vm, (uint32_t)a[1], (uint32_t)a[2], first_bytes) ||
+        (second && !pw_mem_read(vm, (uint32_t)a[3], (uint32_t)a[4], second_bytes)))
+        return PW_INVALID_MEMORY_ACCESS;
+    bool writable;
+    *out = find_map(vm, type, &writable);
+    if (!*out || !writable)
+        return PW_BAD_ARGUMENT;
+    return PW_OK;
+}
+
 int pw_hc_get_header_map_pairs(pw_vm *vm, const wasm_cell *a)
 {
     uint32_t type = (uint32_t)a[0];
@@ -58,16 +77,11 @@ int pw_hc_get_header_map_pairs(pw_vm *vm, const wasm_cell *a)
 
 int pw_hc_set_header_map_pairs(pw_vm *vm, const wasm_cell *a)
 {
-    uint32_t type = (uint32_t)a[0];
     const uint8_t *data;
-    if (type > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
-        return PW_BAD_ARGUMENT;
-    if (!pw_mem_read(vm, (uint32_t)a[1], (uint32_t)a[2], &data))
-        return PW_INVALID_MEMORY_ACCESS;
-    bool writable;
-    wg_headers *h = find_map(vm, type, &writable);
-    if (!h || !writable)
-        return PW_BAD_ARGUMENT;
+    wg_headers *h = NULL;
+    int st = writable_map(vm, a, false, &data, NULL, &h);
+    if (st != PW_OK)
+        return st;
     wg_headers fresh;
     wg_headers_init(&fresh);
     /* A malformed buffer clears the map, as cpp-host decodes it as empty. */
@@ -112,17 +126,11 @@ int pw_hc_get_header_map_value(pw_vm *vm, const wasm_cell *a)
 /* add and replace share their argument handling. */
 static int change_value(pw_vm *vm, const wasm_cell *a, bool replace)
 {
-    uint32_t type = (uint32_t)a[0];
     const uint8_t *key, *value;
-    if (type > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
-        return PW_BAD_ARGUMENT;
-    if (!pw_mem_read(vm, (uint32_t)a[1], (uint32_t)a[2], &key) ||
-        !pw_mem_read(vm, (uint32_t)a[3], (uint32_t)a[4], &value))
-        return PW_INVALID_MEMORY_ACCESS;
-    bool writable;
-    wg_headers *h = find_map(vm, type, &writable);
-    if (!h || !writable)
-        return PW_BAD_ARGUMENT;
+    wg_headers *h = NULL;
+    int st = writable_map(vm, a, true, &key, &value, &h);
+    if (st != PW_OK)
+        return st;
     bool ok = replace ? wg_headers_set_lower(h, (const char *)key, (uint32_t)a[2],
                                              (const char *)value, (uint32_t)a[4])
                       : wg_headers_add_lower(h, (const char *)key, (uint32_t)a[2],
@@ -141,16 +149,11 @@ int pw_hc_replace_header_map_value(pw_vm *vm, const wasm_cell *a)
 
 int pw_hc_remove_header_map_value(pw_vm *vm, const wasm_cell *a)
 {
-    uint32_t type = (uint32_t)a[0];
     const uint8_t *key;
-    if (type > PW_MAP_HTTP_CALL_RESPONSE_TRAILERS)
-        return PW_BAD_ARGUMENT;
-    if (!pw_mem_read(vm, (uint32_t)a[1], (uint32_t)a[2], &key))
-        return PW_INVALID_MEMORY_ACCESS;
-    bool writable;
-    wg_headers *h = find_map(vm, type, &writable);
-    if (!h || !writable)
-        return PW_BAD_ARGUMENT;
+    wg_headers *h = NULL;
+    int st = writable_map(vm, a, false, &key, NULL, &h);
+    if (st != PW_OK)
+        return st;
     wg_headers_remove(h, (const char *)key, (uint32_t)a[2]);
     return PW_OK;
 }
