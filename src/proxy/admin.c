@@ -329,14 +329,9 @@ static void handle_prometheus(admin_conn *c)
     wg_buf_free(&b);
 }
 
-/* Reads the plugin's status on every worker.
- *
- * Race, on purpose: the slots belong to the worker threads and are read
- * here from the main thread without synchronisation. pw_slot_failed,
- * pw_slot_error and pw_slot_reloads read plain fields that a worker may be
- * changing (a VM failing or being reloaded at that moment), so an answer
- * may mix before and after, and the error text is copied at once into a
- * local buffer. Good enough for a status page; nothing acts on it. */
+/* Reads the plugin's status on every worker, as the workers published it
+ * (wg_vmhost_publish: under each vmhost's lock, never the slots
+ * themselves, which belong to the worker threads). */
 typedef struct plugin_status {
     uint32_t failed_workers;
     uint64_t restarts;
@@ -351,21 +346,18 @@ static void plugin_status_read(const wg_proxy *p, const wg_plugin *pl, plugin_st
     if (!p->workers)
         return;
     for (uint32_t i = 0; i < p->nworkers; i++) {
-        const wg_worker *w = p->workers[i];
+        wg_worker *w = p->workers[i];
         if (!w || !w->vmhosts)
             continue;
-        const pw_slot *slot = w->vmhosts[pl->index].slot;
-        if (!slot)
-            continue;
-        st->restarts += pw_slot_reloads(slot);
-        if (pw_slot_failed(slot)) {
+        wg_vmhost *h = &w->vmhosts[pl->index];
+        uv_mutex_lock(&h->status_lock);
+        st->restarts += h->status_reloads;
+        if (h->status_failed) {
             st->failed_workers++;
-            if (!st->error[0]) {
-                const char *e = pw_slot_error(slot);
-                if (e)
-                    snprintf(st->error, sizeof st->error, "%s", e);
-            }
+            if (!st->error[0])
+                snprintf(st->error, sizeof st->error, "%s", h->status_error);
         }
+        uv_mutex_unlock(&h->status_lock);
     }
 }
 

@@ -108,8 +108,20 @@ typedef struct wg_vmhost {
     uv_timer_t tick;
     bool tick_armed;
     atomic_bool queue_pending;
-    uint32_t failures_seen;
+    /* The slot's state as last published (worker thread only)... */
+    bool seen_failed;
+    uint32_t seen_reloads;
+    /* ...and as published for other threads (the admin server): the slot
+     * itself belongs to the worker and may change under a reader. */
+    uv_mutex_t status_lock;
+    bool status_failed;
+    uint32_t status_reloads;
+    char status_error[320];
 } wg_vmhost;
+
+/* Worker thread: publishes the slot's state if it changed (and counts
+ * failures and reloads in the plugin's metrics). */
+void wg_vmhost_publish(wg_vmhost *h);
 
 typedef struct wg_upconn wg_upconn;
 

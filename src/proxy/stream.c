@@ -160,6 +160,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
         }
         pw_vm *vm = NULL;
         pw_slot_decision d = pw_slot_acquire(f->host->slot, ms, &vm);
+        wg_vmhost_publish(f->host); /* a reload may just have happened */
         if (d == PW_SLOT_DENY) {
             s->deny = true;
             continue;
@@ -227,6 +228,7 @@ static pw_action call_filter(wg_stream *s, wg_filter *f, pw_action (*fn)(pw_stre
     wg_metric_add(pl->traps, 1);
     /* FAIL_RELOAD's backoff counts from now, not from the next stream. */
     pw_slot_note_failure(f->host->slot, wg_now_ms());
+    wg_vmhost_publish(f->host);
     if (pl->config.fail_strategy == PW_FAIL_OPEN) {
         pw_stream_finish(f->ps);
         f->ps = NULL;

@@ -117,6 +117,28 @@ const pw_host_ops wg_host_ops = {
     .log = NULL, /* the process log, component "wasm" */
 };
 
+void wg_vmhost_publish(wg_vmhost *h)
+{
+    if (!h->slot)
+        return;
+    bool failed = pw_slot_failed(h->slot);
+    uint32_t reloads = pw_slot_reloads(h->slot);
+    if (failed == h->seen_failed && reloads == h->seen_reloads)
+        return;
+    wg_plugin *pl = h->plugin;
+    if (failed != h->seen_failed)
+        wg_metric_gauge_add(pl->failed, failed ? 1 : -1);
+    if (reloads > h->seen_reloads)
+        wg_metric_add(pl->reloads, reloads - h->seen_reloads);
+    h->seen_failed = failed;
+    h->seen_reloads = reloads;
+    uv_mutex_lock(&h->status_lock);
+    h->status_failed = failed;
+    h->status_reloads = reloads;
+    snprintf(h->status_error, sizeof h->status_error, "%s", failed ? pw_slot_error(h->slot) : "");
+    uv_mutex_unlock(&h->status_lock);
+}
+
 /* ---- the loop --------------------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *server, int status)
@@ -203,6 +225,7 @@ static void worker_main(void *arg)
         if (h->slot && !pw_slot_vm(h->slot))
             wg_log("main", WG_LOG_ERROR, "worker %u: plugin %s failed to start: %s", w->index,
                    pl->key, pw_slot_error(h->slot));
+        wg_vmhost_publish(h);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
     for (size_t i = 0; i < w->proxy->nplugins; i++)
@@ -233,6 +256,7 @@ static bool worker_init(wg_proxy *p, wg_worker *w, uint32_t index, wg_buf *error
         h->worker = w;
         h->plugin = p->plugins[i];
         atomic_init(&h->queue_pending, false);
+        uv_mutex_init(&h->status_lock);
         uv_timer_init(&w->loop, &h->tick);
         h->tick.data = h;
     }
@@ -291,6 +315,8 @@ void wg_workers_stop(wg_proxy *p)
         uv_loop_close(&w->loop);
         free(w->listeners);
         free(w->listening);
+        for (size_t k = 0; k < p->nplugins; k++)
+            uv_mutex_destroy(&w->vmhosts[k].status_lock);
         free(w->vmhosts);
         free(w->clusters);
         free(w);
