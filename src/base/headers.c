@@ -19,7 +19,15 @@ static bool name_equal(const wg_header *e, const char *name, size_t nlen)
 {
     if (e->name_len != nlen)
         return false;
-    for (size_t i = 0; i < nlen; i++) {
+    /* Fast paths: most candidates differ in the first byte, and most
+     * matches are byte-for-byte (names are stored lower-case). */
+    if (nlen == 0)
+        return true;
+    if (ascii_lower((unsigned char)e->name[0]) != ascii_lower((unsigned char)name[0]))
+        return false;
+    if (memcmp(e->name, name, nlen) == 0)
+        return true;
+    for (size_t i = 1; i < nlen; i++) {
         if (ascii_lower((unsigned char)e->name[i]) != ascii_lower((unsigned char)name[i]))
             return false;
     }

@@ -84,9 +84,13 @@ size_t wg_http_chunked_step(wg_http_parser *p, const uint8_t *data, size_t len);
 
 /* ---- tokens.c ---- */
 
-bool wg_http_is_tchar(uint8_t c);
+extern const uint8_t wg_http_tchar_table[256];
+static inline bool wg_http_is_tchar(uint8_t c) { return wg_http_tchar_table[c] != 0; }
 /* A field-value byte: HTAB, SP, VCHAR or obs-text. */
-bool wg_http_is_field_char(uint8_t c);
+static inline bool wg_http_is_field_char(uint8_t c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 bool wg_http_is_token(const char *s, size_t len);
 bool wg_http_is_field_value(const char *s, size_t len);
 /* ASCII case-insensitive equality of s[0..len) and the C string lit. */
