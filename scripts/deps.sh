@@ -20,6 +20,8 @@ PACKAGES=(
     libhttp-parser-dev
     libcurl4-openssl-dev
     libssl-dev
+    zlib1g-dev
+    openssl
     libyaml-dev
     python3
     nodejs

@@ -1,0 +1,233 @@
+/*
+ * fetch.c - module sources: file:// and http(s):// (libcurl, blocking),
+ * with a deadline, redirects, a size cap and retries with backoff.
+ */
+#include "fetch/internal.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG "fetch"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_OK;
+
+static void curl_init(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts = {0};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+typedef struct sink {
+    wg_buf *out;
+    size_t max;
+    bool too_large, oom;
+} sink;
+
+static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
+{
+    sink *s = ud;
+    size_t n = size * nmemb;
+    if (n > s->max - s->out->len) {
+        s->too_large = true;
+        return 0;
+    }
+    if (!wg_buf_append(s->out, p, n)) {
+        s->oom = true;
+        return 0;
+    }
+    return n;
+}
+
+typedef enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL } attempt_result;
+
+static bool retryable_status(long code)
+{
+    return code >= 500 && code != 501 && code != 505 && code != 511;
+}
+
+static bool retryable_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static attempt_result http_attempt(const char *url, const wg_fetch_options *o, long timeout_ms,
+                                   wg_buf *body, char *err, size_t errlen)
+{
+    char cerr[CURL_ERROR_SIZE] = {0};
+    sink s = {.out = body, .max = o->max_bytes};
+    CURL *h = curl_easy_init();
+    if (!h) {
+        wg_fetch_err(err, errlen, "%s: cannot create a transfer", url);
+        return ATTEMPT_FAIL;
+    }
+    wg_buf_clear(body);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "wasmgate");
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    if (o->max_redirects >= 0) {
+        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)o->max_redirects);
+    }
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
+
+    CURLcode rc = curl_easy_perform(h);
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_cleanup(h);
+
+    if (s.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        wg_fetch_err(err, errlen, "%s: module larger than %zu bytes", url, o->max_bytes);
+        return ATTEMPT_FAIL;
+    }
+    if (s.oom) {
+        wg_fetch_err(err, errlen, "%s: out of memory", url);
+        return ATTEMPT_FAIL;
+    }
+    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+        wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
+        return retryable_status(code) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+    }
+    if (rc != CURLE_OK) {
+        wg_fetch_err(err, errlen, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
+        return retryable_curl(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+    }
+    if (code < 200 || code > 299) {
+        wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
+        return ATTEMPT_FAIL;
+    }
+    return ATTEMPT_OK;
+}
+
+static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body, char *err,
+                       size_t errlen)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_result != CURLE_OK) {
+        wg_fetch_err(err, errlen, "cannot initialise libcurl: %s",
+                     curl_easy_strerror(curl_init_result));
+        return false;
+    }
+    int64_t deadline = now_ms() + o->timeout_ms;
+    long delay = o->backoff_ms;
+    int attempt = 1;
+    for (;; attempt++) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, o->timeout_ms);
+            return false;
+        }
+        attempt_result r = http_attempt(url, o, (long)left, body, err, errlen);
+        if (r == ATTEMPT_OK)
+            return true;
+        if (r == ATTEMPT_FAIL || attempt >= o->max_attempts)
+            break;
+        if (now_ms() + delay >= deadline)
+            break;
+        WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
+                 o->max_attempts, delay);
+        sleep_ms(delay);
+        delay *= 2;
+    }
+    if (attempt > 1 && err) {
+        size_t l = strlen(err);
+        if (l < errlen)
+            snprintf(err + l, errlen - l, " (%d attempts)", attempt);
+    }
+    return false;
+}
+
+static bool fetch_file(const char *path, const wg_fetch_options *o, wg_buf *body, char *err,
+                       size_t errlen)
+{
+    if (!*path) {
+        wg_fetch_err(err, errlen, "file:// URL without a path");
+        return false;
+    }
+    int r = wg_fetch_read_file(path, o->max_bytes, body, err, errlen);
+    if (r == 0)
+        wg_fetch_err(err, errlen, "%s: no such file", path);
+    return r == 1;
+}
+
+bool wg_fetch_url(const char *url, const wg_fetch_options *opt, wg_buf *out, char *err,
+                  size_t errlen)
+{
+    wg_fetch_options o = {0};
+    if (opt)
+        o = *opt;
+    if (o.timeout_ms <= 0)
+        o.timeout_ms = WG_FETCH_DEFAULT_TIMEOUT_MS;
+    if (o.max_bytes == 0)
+        o.max_bytes = WG_FETCH_DEFAULT_MAX_BYTES;
+    if (o.max_redirects == 0)
+        o.max_redirects = WG_FETCH_DEFAULT_MAX_REDIRECTS;
+    if (o.max_attempts <= 0)
+        o.max_attempts = WG_FETCH_DEFAULT_ATTEMPTS;
+    if (o.backoff_ms <= 0)
+        o.backoff_ms = WG_FETCH_DEFAULT_BACKOFF_MS;
+
+    wg_buf body = {0};
+    bool ok = false;
+    if (!url) {
+        wg_fetch_err(err, errlen, "no URL");
+    } else if (strncmp(url, "file://", 7) == 0) {
+        ok = fetch_file(url + 7, &o, &body, err, errlen);
+    } else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        ok = fetch_http(url, &o, &body, err, errlen);
+    } else {
+        wg_fetch_err(err, errlen,
+                     "%s: unsupported URL scheme (expected file://, http:// or https://)", url);
+    }
+    if (ok) {
+        char uerr[256] = {0};
+        ok = wg_fetch_unbox(body.data, body.len, o.max_bytes, out, uerr, sizeof uerr);
+        if (!ok)
+            wg_fetch_err(err, errlen, "%s: %s", url, uerr);
+    }
+    wg_buf_free(&body);
+    return ok;
+}

@@ -1,0 +1,153 @@
+/*
+ * fetch.h - the public header of the fetch layer: where plugin modules come
+ * from, and the on-disk cache that keeps them.
+ *
+ * The layer depends only on base. Nothing here runs in a worker's event
+ * loop: fetching blocks (the caller runs it on a background thread), and
+ * the cache does plain file I/O.
+ *
+ * Errors: every function that can fail takes (err, errlen) and writes a
+ * one-line, human-readable message there (err may be NULL).
+ *
+ * The cache (wg_cache) is content addressed, under one directory:
+ *
+ *   <dir>/sha256/<hex>.wasm     a module, named by the sha256 of its bytes
+ *   <dir>/index/<sha256(url)>.json
+ *                               {"url": ..., "digest": ..., "fetched_at": ...,
+ *                                "last_used": ...}: the digest a URL
+ *                               resolved to when it was last fetched
+ *
+ * Every file is written to a temporary file in the same directory, synced,
+ * then renamed into place, so a reader (or a crash) never sees a partial
+ * module or index entry. A module's last use is its file's modification
+ * time: wg_cache_get() and wg_cache_touch() update it.
+ *
+ * Several processes may share a cache directory; a wg_cache object itself
+ * is not synchronised (one per thread, or a lock around it).
+ */
+#ifndef WG_FETCH_FETCH_H
+#define WG_FETCH_FETCH_H
+
+#include "base/base.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Hex digests are 64 lowercase hex characters plus the NUL. */
+#define WG_SHA256_HEX_LEN 64
+
+/* sha256 of data[0..len) as lowercase hex. */
+void wg_sha256_hex(const void *data, size_t len, char out_hex[WG_SHA256_HEX_LEN + 1]);
+
+/* True if s is exactly 64 hex digits (either case). */
+bool wg_sha256_hex_valid(const char *s);
+
+/* ------------------------------------------------------------------ */
+/* The on-disk cache                                                  */
+/* ------------------------------------------------------------------ */
+
+typedef struct wg_cache wg_cache;
+
+/* Opens (creating as needed, mode 0755) the cache rooted at dir. */
+wg_cache *wg_cache_open(const char *dir, char *err, size_t errlen);
+void wg_cache_close(wg_cache *c);
+const char *wg_cache_dir(const wg_cache *c);
+
+/* Stores a module. When expect_sha256 is not NULL the bytes must hash to it
+ * (any case; an optional "sha256:" prefix is accepted), otherwise nothing is
+ * written and the error names both digests. out_hex (may be NULL) receives
+ * the digest. Storing a module that is already there only touches it. */
+bool wg_cache_put(wg_cache *c, const void *bytes, size_t len, const char *expect_sha256,
+                  char out_hex[WG_SHA256_HEX_LEN + 1], char *err, size_t errlen);
+
+/* Reads the module with this digest into out (replacing its content) and
+ * touches it. The bytes are re-hashed: a corrupted file is an error.
+ * Returns 1 when found, 0 when not in the cache, -1 on error. */
+int wg_cache_get(wg_cache *c, const char *hex, wg_buf *out, char *err, size_t errlen);
+
+/* The path where the module with this digest lives (whether or not it is
+ * there). False if the digest is malformed or the path does not fit. */
+bool wg_cache_path(const wg_cache *c, const char *hex, char *path, size_t pathlen);
+
+/* Sets a module's last-use time. Returns 1, 0 when not in the cache, -1. */
+int wg_cache_touch(wg_cache *c, const char *hex, time_t when, char *err, size_t errlen);
+
+/* Records that url resolved to digest hex (fetched_at = last_used = now). */
+bool wg_cache_bind_url(wg_cache *c, const char *url, const char *hex, time_t now, char *err,
+                       size_t errlen);
+
+typedef struct wg_cache_url_entry {
+    char digest[WG_SHA256_HEX_LEN + 1];
+    time_t fetched_at, last_used;
+} wg_cache_url_entry;
+
+/* Looks url up in the index. A hit whose module is no longer in the cache
+ * counts as a miss. On a hit, last_used becomes now (the index entry is
+ * rewritten) and the module is touched. Returns 1 (entry filled), 0, -1. */
+int wg_cache_lookup_url(wg_cache *c, const char *url, time_t now, wg_cache_url_entry *entry,
+                        char *err, size_t errlen);
+
+typedef struct wg_cache_gc_stats {
+    size_t kept, evicted; /* modules */
+    uint64_t kept_bytes, evicted_bytes;
+    size_t index_removed; /* index entries pointing at evicted or missing modules */
+} wg_cache_gc_stats;
+
+/* Evicts modules. Digests listed in in_use (n of them) are never evicted.
+ * First every module unused for more than unused_ttl_s seconds before now
+ * goes (0: no TTL); then the least recently used ones until the total size
+ * is at most max_bytes (0: no limit). Index entries whose module is gone
+ * are removed, and so are temporary files left by crashed writers (older
+ * than an hour). stats may be NULL. */
+bool wg_cache_gc(wg_cache *c, time_t now, uint64_t unused_ttl_s, uint64_t max_bytes,
+                 const char *const *in_use, size_t n, wg_cache_gc_stats *stats, char *err,
+                 size_t errlen);
+
+/* ------------------------------------------------------------------ */
+/* Sources                                                            */
+/* ------------------------------------------------------------------ */
+
+#define WG_FETCH_DEFAULT_TIMEOUT_MS 30000
+#define WG_FETCH_DEFAULT_MAX_BYTES ((size_t)256 * 1024 * 1024)
+#define WG_FETCH_DEFAULT_MAX_REDIRECTS 5
+#define WG_FETCH_DEFAULT_ATTEMPTS 5
+#define WG_FETCH_DEFAULT_BACKOFF_MS 500
+
+/* Zero fields take the defaults above; a NULL options pointer means all
+ * defaults. */
+typedef struct wg_fetch_options {
+    /* Deadline for the whole fetch, retries and backoff included. */
+    long timeout_ms;
+    /* Cap on the downloaded body and on the unboxed module: exceeding it is
+     * the error "module larger than N bytes" (never a truncation). */
+    size_t max_bytes;
+    /* Redirects followed (http/https only); -1 for none. */
+    int max_redirects;
+    /* Attempts in total; retried are connection errors, timeouts and 5xx
+     * other than 501, 505 and 511, never 4xx. */
+    int max_attempts;
+    /* First backoff delay; each next one doubles (0.5 s, 1 s, 2 s, 4 s). */
+    long backoff_ms;
+    /* Skip TLS certificate and host name verification. */
+    bool insecure;
+} wg_fetch_options;
+
+/* Fetches a module from file://PATH (PATH as written, so file:///abs/path),
+ * http:// or https:// and unboxes it (see wg_fetch_unbox). out is replaced
+ * with the module on success. Blocks for up to timeout_ms: call it from a
+ * background thread. Thread-safe. The error names the URL and, when the
+ * request was retried, the number of attempts. */
+bool wg_fetch_url(const char *url, const wg_fetch_options *opt, wg_buf *out, char *err,
+                  size_t errlen);
+
+/* Unboxes a downloaded body as Istio does: raw wasm ("\0asm") as is; gzip
+ * is decompressed (at most max_bytes); a ustar archive gives its file named
+ * plugin.wasm (any directory), else its only *.wasm file; these nest (a
+ * .tar.gz works). Anything else is "not a WebAssembly module". in and out
+ * must not overlap; max_bytes 0 means the default. */
+bool wg_fetch_unbox(const uint8_t *in, size_t len, size_t max_bytes, wg_buf *out, char *err,
+                    size_t errlen);
+
+#endif /* WG_FETCH_FETCH_H */
