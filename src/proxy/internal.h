@@ -281,7 +281,8 @@ struct wg_stream {
     wg_buf reply_body;
     wg_headers reply_headers;
     char reply_details[128];
-    bool deny;                   /* a failed plugin denies the stream */
+    bool deny;                   /* a failed plugin denies the stream (503) */
+    bool deny_not_loaded;        /* a plugin whose module is missing denies it (403) */
     bool fail_pending;           /* a plugin failed during this stream */
     const char *details;         /* response code details for the log */
     bool reset;                  /* abandon: close the connection */

@@ -154,8 +154,11 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
         f->host = &w->vmhosts[pl->index];
         f->skipped = true;
         if (!pl->module || !f->host->slot) {
-            if (pl->config.fail_strategy != PW_FAIL_OPEN && !s->deny)
-                s->deny = true;
+            /* The module could not be had: FAIL_CLOSE denies its traffic
+             * with 403, as Istio's deny-all fallback does (a VM that fails
+             * at run time answers 503 wasm_fail_stream instead). */
+            if (pl->config.fail_strategy != PW_FAIL_OPEN)
+                s->deny_not_loaded = true;
             continue;
         }
         pw_vm *vm = NULL;
@@ -875,6 +878,13 @@ static void drive(wg_stream *s)
             wg_conn_close(c); /* frees the stream */
             return;
         }
+        if (s->deny_not_loaded) {
+            s->deny_not_loaded = false;
+            s->deny = false;
+            static const char body[] = "RBAC: access denied\n";
+            start_local_response(s, 403, "wasm_plugin_not_loaded", (const uint8_t *)body,
+                                 sizeof body - 1, NULL, 0);
+        }
         if (s->deny) {
             s->deny = false;
             fail_stream(s);
@@ -907,7 +917,8 @@ static void drive(wg_stream *s)
             complete(s);
             return;
         }
-        if (!progress && !s->reply_pending && !s->fail_pending && !s->reset && !s->deny)
+        if (!progress && !s->reply_pending && !s->fail_pending && !s->reset && !s->deny &&
+            !s->deny_not_loaded)
             break;
     }
     s->busy--;

@@ -126,8 +126,10 @@ class FailurePolicies(ProxyTestCase):
                 plugins=[manifest("missing", "/nonexistent/dir/missing.wasm")])
         except AssertionError:
             return  # refusing to start is a fair answer too
-        status, _, _ = p.request("GET", "/")
-        self.assertEqual(status, 503)
+        # A module that cannot be had: its traffic is denied with 403, as
+        # Istio's deny-all fallback (not 503: nothing trapped).
+        status, _, body = p.request("GET", "/")
+        self.assertEqual((status, body), (403, b"RBAC: access denied\n"))
         self.assertEqual(self.up.requests, [])
 
 
