@@ -28,6 +28,8 @@ PACKAGES=(
     npm
     wrk
     nginx-light
+    docker-registry
+    apache2-utils
 )
 
 is_installed() {

@@ -21,14 +21,14 @@ static void curl_init(void)
     curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int64_t now_ms(void)
+int64_t wg_fetch_now_ms(void)
 {
     struct timespec ts = {0};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(int64_t ms)
+void wg_fetch_sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -58,14 +58,14 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
 
 typedef enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL } attempt_result;
 
-static bool retryable_status(long code)
+bool wg_fetch_retryable_status(long code)
 {
     return code >= 500 && code != 501 && code != 505 && code != 511;
 }
 
-static bool retryable_curl(CURLcode rc)
+bool wg_fetch_retryable_curl(int code)
 {
-    switch (rc) {
+    switch ((CURLcode)code) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
     case CURLE_OPERATION_TIMEDOUT:
@@ -129,11 +129,11 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR) {
         wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
-        return retryable_status(code) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+        return wg_fetch_retryable_status(code) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
     }
     if (rc != CURLE_OK) {
         wg_fetch_err(err, errlen, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-        return retryable_curl(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+        return wg_fetch_retryable_curl(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
     }
     if (code < 200 || code > 299) {
         wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
@@ -142,8 +142,7 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
     return ATTEMPT_OK;
 }
 
-static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body, char *err,
-                       size_t errlen)
+bool wg_fetch_curl_init(char *err, size_t errlen)
 {
     pthread_once(&curl_once, curl_init);
     if (curl_init_result != CURLE_OK) {
@@ -151,11 +150,19 @@ static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body,
                      curl_easy_strerror(curl_init_result));
         return false;
     }
-    int64_t deadline = now_ms() + o->timeout_ms;
+    return true;
+}
+
+static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body, char *err,
+                       size_t errlen)
+{
+    if (!wg_fetch_curl_init(err, errlen))
+        return false;
+    int64_t deadline = wg_fetch_now_ms() + o->timeout_ms;
     long delay = o->backoff_ms;
     int attempt = 1;
     for (;; attempt++) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - wg_fetch_now_ms();
         if (left <= 0) {
             wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, o->timeout_ms);
             return false;
@@ -165,11 +172,11 @@ static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body,
             return true;
         if (r == ATTEMPT_FAIL || attempt >= o->max_attempts)
             break;
-        if (now_ms() + delay >= deadline)
+        if (wg_fetch_now_ms() + delay >= deadline)
             break;
         WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
                  o->max_attempts, delay);
-        sleep_ms(delay);
+        wg_fetch_sleep_ms(delay);
         delay *= 2;
     }
     if (attempt > 1 && err) {

@@ -150,4 +150,67 @@ bool wg_fetch_url(const char *url, const wg_fetch_options *opt, wg_buf *out, cha
 bool wg_fetch_unbox(const uint8_t *in, size_t len, size_t max_bytes, wg_buf *out, char *err,
                     size_t errlen);
 
+/* ------------------------------------------------------------------ */
+/* OCI registries (oci.c)                                             */
+/* ------------------------------------------------------------------ */
+
+/* "sha256:" + 64 hex digits + NUL. */
+#define WG_OCI_DIGEST_LEN 72
+
+/* Zero fields take the wg_fetch_options defaults; NULL means all defaults
+ * and anonymous access. */
+typedef struct wg_oci_options {
+    /* Credentials (e.g. from wg_oci_credentials_from_dockerconfig), used
+     * only when the registry answers 401: as Basic credentials, or to get
+     * a Bearer token from the realm it names. NULL: anonymous. */
+    const char *username, *password;
+    /* Plain http:// instead of https://. */
+    bool insecure;
+    /* https: skip TLS certificate and host name verification. */
+    bool skip_tls_verify;
+    /* Deadline for the whole pull (manifests, token, blob, retries). */
+    long timeout_ms;
+    /* Cap on every blob and on the unboxed module ("module larger than N
+     * bytes"); manifests are capped at 4 MiB as well. */
+    size_t max_bytes;
+    /* Attempts per request and first backoff delay, as wg_fetch_options:
+     * connection errors, timeouts and 5xx other than 501/505/511. */
+    int max_attempts;
+    long backoff_ms;
+} wg_oci_options;
+
+/* Pulls a Wasm plugin image over the OCI distribution API v2 (blocking;
+ * call it from a background thread; thread-safe).
+ *
+ * reference is a tag or "sha256:<hex>". The manifest the reference names
+ * is hashed as received; manifest_digest_out gets "sha256:<hex>" of it (for
+ * a digest reference it must equal the reference, else an error). An OCI
+ * index or Docker manifest list resolves to its linux/amd64 entry (when
+ * entries carry platforms) or its first entry; that manifest's digest is
+ * checked against the index entry, and manifest_digest_out stays the digest
+ * of what the reference named (the index).
+ *
+ * Image variants: the OCI-spec one (a layer of media type
+ * application/vnd.module.wasm.content.layer.v1+wasm holding the raw module)
+ * and the compat one (the last layer is a tar+gzip layer holding
+ * plugin.wasm, unboxed by wg_fetch_unbox). Every blob is checked against
+ * its descriptor's sha256 digest and size. module_out is replaced with the
+ * module on success. manifest_digest_out may be NULL. */
+bool wg_fetch_oci(const char *registry, const char *repository, const char *reference,
+                  const wg_oci_options *opt, wg_buf *module_out,
+                  char manifest_digest_out[WG_OCI_DIGEST_LEN], char *err, size_t errlen);
+
+/* Finds registry's credentials in a Docker config JSON (the
+ * .dockerconfigjson of a kubernetes.io/dockerconfigjson Secret): the
+ * "auths" entry whose key is the registry host, or a URL with that host
+ * (Docker Hub's names, docker.io, index.docker.io and
+ * registry-1.docker.io, all match https://index.docker.io/v1/). The entry's
+ * "username"/"password", else its "auth" (base64 of user:password).
+ * Returns 1 with *username and *password malloc'd (free them), 0 when there
+ * is no entry for the registry (pull anonymously), -1 on a malformed
+ * document or entry. */
+int wg_oci_credentials_from_dockerconfig(const char *json_text, const char *registry,
+                                         char **username, char **password, char *err,
+                                         size_t errlen);
+
 #endif /* WG_FETCH_FETCH_H */

@@ -14,4 +14,14 @@ void wg_fetch_err(char *err, size_t errlen, const char *fmt, ...)
  * than N bytes" beyond). Returns 1, 0 if the file does not exist, -1. */
 int wg_fetch_read_file(const char *path, size_t max, wg_buf *out, char *err, size_t errlen);
 
+/* Shared by the http(s) and OCI sources (fetch.c). */
+int64_t wg_fetch_now_ms(void); /* CLOCK_MONOTONIC */
+void wg_fetch_sleep_ms(int64_t ms);
+/* 5xx other than 501, 505 and 511. */
+bool wg_fetch_retryable_status(long code);
+/* Connection errors, timeouts, empty or partial replies (a CURLcode). */
+bool wg_fetch_retryable_curl(int code);
+/* curl_global_init, once per process. */
+bool wg_fetch_curl_init(char *err, size_t errlen);
+
 #endif /* WG_FETCH_INTERNAL_H */
