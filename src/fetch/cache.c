@@ -520,7 +520,8 @@ bool wg_cache_gc(wg_cache *c, time_t now, uint64_t unused_ttl_s, uint64_t max_by
     }
     remove_stale_tmp(dir, d, now);
 
-    qsort(mods, nmods, sizeof *mods, cmp_used);
+    if (nmods > 1) /* mods is NULL when the cache holds no module */
+        qsort(mods, nmods, sizeof *mods, cmp_used);
     uint64_t total = 0;
     for (size_t i = 0; i < nmods; i++) {
         gc_mod *m = &mods[i];

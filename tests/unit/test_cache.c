@@ -368,6 +368,18 @@ static void test_gc_ttl_then_lru(void **state)
     assert_int_equal(access(tmp, F_OK), -1);
 }
 
+/* A cache that holds nothing (the first start of a proxy) is collected
+ * without error. */
+static void test_gc_empty(void **state)
+{
+    fixture *f = *state;
+    char err[256] = {0};
+    wg_cache_gc_stats st = {0};
+    assert_true(wg_cache_gc(f->cache, 10000, 3600, 1, NULL, 0, &st, err, sizeof err));
+    assert_int_equal(st.kept, 0);
+    assert_int_equal(st.evicted, 0);
+}
+
 static void test_open_errors(void **state)
 {
     fixture *f = *state;
@@ -391,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_lru_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_ttl_then_lru, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
