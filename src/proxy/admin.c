@@ -424,9 +424,12 @@ static void handle_config_dump(admin_conn *c)
         write_plugin_common(&b, pl);
         json_key(&b, "url", false);
         json_str(&b, m ? m->url.raw : NULL);
-        /* spec.sha256 as configured (the module's own digest is not kept) */
+        /* spec.sha256 as configured, and the digest of the module in use
+         * (for oci the two differ: sha256 names the image manifest). */
         json_key(&b, "sha256", false);
         json_str(&b, m ? m->sha256 : NULL);
+        json_key(&b, "module_sha256", false);
+        json_str(&b, pl->sha256[0] ? pl->sha256 : NULL);
         json_key(&b, "plugin_name", false);
         json_str(&b, m ? m->plugin_name : NULL);
         json_key(&b, "phase", false);

@@ -4,6 +4,7 @@
  * Files:
  *   proxy.c     start-up, signals, drain, the main loop
  *   plugins.c   the plugin chain: manifests -> modules -> per-listener chains
+ *   modules.c   a manifest's module bytes: file, or http(s)/oci via the cache
  *   worker.c    worker threads, listeners, the plugins' per-worker host side
  *   conn.c      downstream connections: parsing, one stream at a time
  *   stream.c    a request/response exchange and its plugin chain
@@ -41,6 +42,7 @@ typedef struct wg_plugin {
     pw_plugin_config config; /* strings borrowed from the manifest/config */
     const char **env;        /* the WASI environ of the plugin */
     char *load_error;
+    char sha256[65];         /* of the module bytes; "" when none was had */
     size_t index;            /* in wg_proxy.plugins */
     /* metrics */
     wg_metric *traps;
@@ -57,6 +59,14 @@ typedef struct wg_chain {
 
 bool wg_plugins_load(wg_proxy *p, wg_buf *errors);
 void wg_plugins_unload(wg_proxy *p);
+
+/* Replaces out's content with the module of m (modules.c): read from its
+ * file, or fetched over http(s) or from an OCI registry through the module
+ * cache (opened on first use into p->cache), honouring sha256 and the pull
+ * policy. Blocks for up to plugins.fetch_timeout_ms. False with why filled
+ * (naming the URL) when the module cannot be had. */
+bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why,
+                       size_t whylen);
 
 /* ---- the process --------------------------------------------------------------- */
 
@@ -78,6 +88,7 @@ struct wg_proxy {
     wg_stats *stats;
     wg_proxy_metrics m;
     wg_plugins_set *manifests;
+    struct wg_cache *cache;      /* the module cache, NULL until a fetch needs it */
     wg_plugin **plugins;
     size_t nplugins;
     wg_chain *chains;            /* one per listener */

@@ -4,39 +4,19 @@
  * At start-up the manifests directory is read, every manifest that applies
  * to this node is compiled once (the module is shared by all workers), and
  * each listener gets the ordered list of plugins whose match selects it.
- * This data plane loads file:// modules; other schemes are the fetch
- * layer's (not here yet): such a plugin is reported as failed to load, and
- * its failStrategy decides what its traffic gets.
+ * Modules come from files or are fetched (modules.c); a plugin whose
+ * module cannot be had or compiled is reported as failed to load, and its
+ * failStrategy decides what its traffic gets.
  */
 #include "proxy/internal.h"
+
+#include "fetch/fetch.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint8_t *read_module(const char *path, size_t *size, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    wg_buf b = {0};
-    uint8_t chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (!wg_buf_append(&b, chunk, n)) {
-            fclose(f);
-            wg_buf_free(&b);
-            snprintf(why, whylen, "out of memory reading %s", path);
-            return NULL;
-        }
-    }
-    fclose(f);
-    *size = b.len;
-    return b.data;
-}
+#include <time.h>
 
 static pw_fail_strategy fail_strategy(wg_manifest_fail_strategy s)
 {
@@ -110,21 +90,15 @@ static wg_plugin *load_plugin(wg_proxy *p, const wg_manifest *m)
     };
     create_metrics(p, pl);
     char why[300] = "";
-    if (m->url.scheme != WG_MANIFEST_SCHEME_FILE) {
-        snprintf(why, sizeof why,
-                 "%s URLs are not fetched by this version (only file://): %s",
-                 wg_manifest_scheme_name(m->url.scheme), m->url.raw);
-    } else {
-        size_t size = 0;
-        uint8_t *bytes = read_module(m->url.location, &size, why, sizeof why);
-        if (bytes) {
-            wasm_error err = {0};
-            pl->module = pw_module_load(bytes, size, &err);
-            if (!pl->module)
-                snprintf(why, sizeof why, "%s: %s", m->url.location, err.message);
-            free(bytes);
-        }
+    wg_buf bytes = {0};
+    if (wg_modules_obtain(p, m, &bytes, why, sizeof why)) {
+        wg_sha256_hex(bytes.data, bytes.len, pl->sha256);
+        wasm_error err = {0};
+        pl->module = pw_module_load(bytes.data, bytes.len, &err);
+        if (!pl->module)
+            snprintf(why, sizeof why, "%s: %s", m->url.location, err.message);
     }
+    wg_buf_free(&bytes);
     if (!pl->module) {
         pl->load_error = strdup(why);
         wg_log("main", WG_LOG_ERROR, "plugin %s failed to load (%s applies): %s", pl->key,
@@ -134,6 +108,32 @@ static wg_plugin *load_plugin(wg_proxy *p, const wg_manifest *m)
                pw_abi_version_name(pw_module_abi(pl->module)));
     }
     return pl;
+}
+
+/* Once the plugins have their modules: the cache keeps within its limits
+ * (plugins.cache_max_bytes, cache_unused_ttl_s), never evicting a module a
+ * plugin of this process uses. */
+static void collect_cache_garbage(wg_proxy *p)
+{
+    if (!p->cache)
+        return;
+    const wg_config_plugins *cp = &p->config->plugins;
+    const char **in_use = calloc(p->nplugins ? p->nplugins : 1, sizeof *in_use);
+    if (!in_use)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < p->nplugins; i++)
+        if (p->plugins[i]->sha256[0])
+            in_use[n++] = p->plugins[i]->sha256;
+    wg_cache_gc_stats st = {0};
+    char err[256];
+    if (!wg_cache_gc(p->cache, time(NULL), cp->cache_unused_ttl_s, cp->cache_max_bytes, in_use, n,
+                     &st, err, sizeof err))
+        wg_log("main", WG_LOG_WARN, "module cache %s: %s", wg_cache_dir(p->cache), err);
+    else if (st.evicted)
+        wg_log("main", WG_LOG_INFO, "module cache: %zu modules (%llu bytes) evicted, %zu kept",
+               st.evicted, (unsigned long long)st.evicted_bytes, st.kept);
+    free(in_use);
 }
 
 bool wg_plugins_load(wg_proxy *p, wg_buf *errors)
@@ -183,6 +183,7 @@ bool wg_plugins_load(wg_proxy *p, wg_buf *errors)
         p->plugins[p->nplugins++] = pl;
     }
     free(applicable);
+    collect_cache_garbage(p);
     /* Each listener: the plugins whose match selects its direction and port. */
     for (size_t l = 0; l < c->nlisteners; l++) {
         const wg_config_listener *lc = &c->listeners[l];
@@ -216,4 +217,5 @@ void wg_plugins_unload(wg_proxy *p)
     }
     free(p->chains);
     wg_plugins_set_free(p->manifests);
+    wg_cache_close(p->cache);
 }

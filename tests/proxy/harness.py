@@ -262,6 +262,7 @@ class Proxy:
     routes: the routes of the listener "main"; clusters: {name: [addresses]}
     or {name: {"endpoints": [...], "response_timeout_ms": ...}};
     plugins: manifests (dicts, see manifest()); limits: the limits section;
+    cache_dir: the module cache (default: cache/ in the temporary directory);
     extra: more top-level keys. The bootstrap is config.yaml in a fresh
     temporary directory, the manifests manifests/NN-NAME.yaml, and the
     process output goes to wasmgate.log there; the directory is removed by
@@ -270,8 +271,9 @@ class Proxy:
 
     def __init__(self, routes=None, clusters=None, plugins=(), limits=None, workers=1,
                  extra=None, access_log=False, log_level=None, component_log_level=None,
-                 args=()):
+                 args=(), cache_dir=None):
         self.dir = tempfile.mkdtemp(prefix="wasmgate-test-")
+        self.cache_dir = cache_dir or os.path.join(self.dir, "cache")
         self.routes = routes or [direct(200, "hello\n")]
         self.clusters = clusters or {}
         self.plugins = list(plugins)
@@ -317,12 +319,16 @@ class Proxy:
         for i, m in enumerate(self.plugins):
             with open(os.path.join(mdir, f"{i:02d}-{m['metadata']['name']}.yaml"), "w") as f:
                 json.dump(m, f, indent=1)
-        cfg["plugins"] = {"manifests": mdir, "cache_dir": os.path.join(self.dir, "cache")}
+        cfg["plugins"] = {"manifests": mdir, "cache_dir": self.cache_dir}
         if self.log_level:
             cfg["log_level"] = self.log_level
         if self.component_log_level:
             cfg["component_log_level"] = self.component_log_level
-        cfg.update(self.extra)
+        for key, value in self.extra.items():
+            if key == "plugins":  # merged: manifests and cache_dir stay
+                cfg["plugins"].update(value)
+            else:
+                cfg[key] = value
         with open(self.config_path, "w") as f:
             json.dump(cfg, f, indent=1)
 

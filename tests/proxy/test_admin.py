@@ -2,6 +2,7 @@
 """The admin server (/ready, /stats/prometheus, /config_dump, /plugins,
 /logging), the proxy's metrics, draining on SIGTERM, and `wasmgate run`
 itself (arguments, configuration errors)."""
+import hashlib
 import json
 import os
 import re
@@ -115,6 +116,8 @@ class Admin(ProxyTestCase):
         self.assertEqual(m["state"], "loaded")
         self.assertIsNone(m["error"])
         self.assertTrue(m["url"].endswith("metrics.wasm"))
+        with open(plugin_path("metrics"), "rb") as f:
+            self.assertEqual(m["module_sha256"], hashlib.sha256(f.read()).hexdigest())
         b = plugins["broken"]
         self.assertEqual(b["state"], "failed")
         self.assertEqual(b["fail_strategy"], "FAIL_OPEN")

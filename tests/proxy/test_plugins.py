@@ -2,15 +2,19 @@
 """Proxy-Wasm plugins in the proxy: chain order (phase, priority), failure
 policies, local replies, ticks, HTTP calls to a configured cluster, and
 the AssemblyScript SDK."""
+import gzip
+import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ProxyTestCase, RawClient, header, main, manifest,  # noqa: E402
-                     plugin_path, route_to)
+                     plugin_path, route_to, closed_port)
 
 
 def assert_no_plugin_assertions(test, proxy):
@@ -300,6 +304,163 @@ class Workers(ProxyTestCase):
             self.assertEqual(status, 200)
             self.assertEqual(header(json.loads(body)["headers"], "x-wasmgate"), "w")
             self.assertEqual(h.get("x-plugin"), "add_header")
+
+
+class RemoteModules(ProxyTestCase):
+    """Modules fetched over http:// at start-up, through the module cache:
+    sha256 checked over the unboxed module, gzip unboxed, a failed fetch
+    denied by the plugin's failStrategy, the cache reused after a restart."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.start_class_upstream("up")
+        with open(plugin_path("chain_tag"), "rb") as f:
+            cls.module = f.read()
+        cls.digest = hashlib.sha256(cls.module).hexdigest()
+        with open(plugin_path("metrics"), "rb") as f:
+            cls.other = f.read()
+        wasm_h = [("Content-Type", "application/wasm")]
+        cls.modsrv = cls.start_class_upstream("modules", routes={
+            "/chain_tag.wasm": (200, wasm_h, cls.module),
+            "/chain_tag.wasm.gz": (200, [("Content-Type", "application/gzip")],
+                                   gzip.compress(cls.module)),
+            "/broken": (500, [], b"oops"),
+            "/other.wasm": (200, wasm_h, cls.other),
+        })
+        cls.base = f"http://{cls.modsrv.address}"
+
+    def start_with(self, url, cache_dir=None, extra=None, **spec):
+        return self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            cache_dir=cache_dir, extra=extra,
+            plugins=[manifest("remote", url, config={"tag": "remote"}, **spec)])
+
+    def chain(self, p):
+        status, _, body = p.request("GET", "/")
+        self.assertEqual(status, 200, body)
+        return header(json.loads(body)["headers"], "x-chain")
+
+    def test_http_module_with_sha256(self):
+        p = self.start_with(self.base + "/chain_tag.wasm", sha256=self.digest)
+        self.assertEqual(self.chain(p), "remote")
+
+    def test_gzip_is_unboxed_and_hashed_after(self):
+        p = self.start_with(self.base + "/chain_tag.wasm.gz", sha256=self.digest)
+        self.assertEqual(self.chain(p), "remote")
+
+    def test_sha256_mismatch_denies(self):
+        p = self.start_with(self.base + "/chain_tag.wasm", sha256="0" * 64)
+        status, _, body = p.request("GET", "/")
+        self.assertEqual((status, body), (403, b"RBAC: access denied\n"))
+        log = p.log()
+        self.assertIn("0" * 64, log)
+        self.assertIn(self.digest, log)
+
+    def test_failed_fetch_fail_open(self):
+        p = self.start_with(f"http://127.0.0.1:{closed_port()}/x.wasm",
+                            failStrategy="FAIL_OPEN",
+                            extra={"plugins": {"fetch_timeout_ms": 1000}})
+        status, _, body = p.request("GET", "/")
+        self.assertEqual(status, 200, body)
+        self.assertIsNone(header(json.loads(body)["headers"], "x-chain"))
+        self.assertIn("/x.wasm", p.log())
+
+    def test_cache_serves_after_restart_without_the_server(self):
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        srv = self.start_upstream("once", routes={
+            "/m.wasm": (200, [("Content-Type", "application/wasm")], self.module)})
+        url = f"http://{srv.address}/m.wasm"
+        p = self.start_with(url, cache_dir=cache)
+        self.assertEqual(self.chain(p), "remote")
+        p.stop()
+        srv.stop()
+        # IfNotPresent (the default for http): the URL's cached copy is used.
+        p2 = self.start_with(url, cache_dir=cache)
+        self.assertEqual(self.chain(p2), "remote")
+        fetched = [r for r in srv.requests if r["path"] == "/m.wasm"]
+        self.assertEqual(len(fetched), 1)
+
+    def test_cache_limit_evicts_only_unused_modules(self):
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        p = self.start_with(self.base + "/other.wasm", cache_dir=cache, failStrategy="FAIL_OPEN")
+        p.stop()
+        # A 1-byte cache: everything not in use goes, the module in use stays.
+        p = self.start_with(self.base + "/chain_tag.wasm", cache_dir=cache,
+                            extra={"plugins": {"cache_max_bytes": 1}})
+        self.assertEqual(self.chain(p), "remote")
+        kept = sorted(os.listdir(os.path.join(cache, "sha256")))
+        self.assertEqual(kept, [self.digest + ".wasm"])
+        self.assertIn("evicted", p.log())
+
+    def test_always_refetches(self):
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        url = self.base + "/chain_tag.wasm"
+        before = len([r for r in self.modsrv.requests if r["path"] == "/chain_tag.wasm"])
+        for _ in range(2):
+            p = self.start_with(url, cache_dir=cache, imagePullPolicy="Always")
+            self.assertEqual(self.chain(p), "remote")
+            p.stop()
+        after = len([r for r in self.modsrv.requests if r["path"] == "/chain_tag.wasm"])
+        self.assertEqual(after - before, 2)
+
+
+class OciModules(ProxyTestCase):
+    """Modules pulled from a real registry (Debian's docker-registry on
+    loopback, plain HTTP, so listed in insecure_registries): by tag, by
+    digest in the URL, with sha256 as the manifest digest."""
+
+    @classmethod
+    def setUpClass(cls):
+        from registry import Registry
+        cls.up = cls.start_class_upstream("up")
+        with open(plugin_path("chain_tag"), "rb") as f:
+            module = f.read()
+        cls.registry = Registry()
+        cls.digest = cls.registry.push_wasm_image("wg/chain-tag", "v1", module)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.registry.stop()
+        super().tearDownClass()
+
+    def start_with(self, url, **spec):
+        return self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            extra={"plugins": {"insecure_registries": [self.registry.host]}},
+            plugins=[manifest("oci", url, config={"tag": "oci"}, **spec)])
+
+    def chain(self, p):
+        status, _, body = p.request("GET", "/")
+        self.assertEqual(status, 200, body)
+        return header(json.loads(body)["headers"], "x-chain")
+
+    def test_by_tag(self):
+        p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag:v1")
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_by_digest_in_url(self):
+        p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag@{self.digest}")
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_sha256_is_the_manifest_digest(self):
+        p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag:v1",
+                            sha256=self.digest[len("sha256:"):])
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_wrong_sha256_denies(self):
+        p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag:v1", sha256="1" * 64)
+        status, _, body = p.request("GET", "/")
+        self.assertEqual((status, body), (403, b"RBAC: access denied\n"))
+        self.assertIn("mismatch", p.log())
+
+    def test_unknown_tag_names_the_reference(self):
+        p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag:nope",
+                            failStrategy="FAIL_OPEN")
+        self.assertIsNone(self.chain(p))
+        self.assertIn("chain-tag", p.log())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""A Debian docker-registry on loopback for the proxy tests, and a pusher
+of Wasm plugin images (the OCI-spec variant) over the distribution API."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+from harness import free_port
+
+WASM_CONFIG = "application/vnd.module.wasm.config.v1+json"
+WASM_LAYER = "application/vnd.module.wasm.content.layer.v1+wasm"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _digest(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Registry:
+    """docker-registry serving plain HTTP on 127.0.0.1 (a free port), its
+    storage in a temporary directory removed by stop()."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="wasmgate-registry-")
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        cfg = os.path.join(self.dir, "config.yml")
+        with open(cfg, "w") as f:
+            f.write("version: 0.1\n"
+                    "log:\n  level: error\n  accesslog:\n    disabled: true\n"
+                    f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
+                    f"http:\n  addr: {self.host}\n")
+        self.proc = subprocess.Popen(["docker-registry", "serve", cfg],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+                return
+            except (OSError, urllib.error.URLError):
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("docker-registry did not start")
+
+    def _request(self, method, url, data=None, content_type=None):
+        req = urllib.request.Request(url, data=data, method=method)
+        if content_type:
+            req.add_header("Content-Type", content_type)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.headers
+
+    def push_blob(self, repo, data):
+        digest = _digest(data)
+        _, h = self._request("POST", f"http://{self.host}/v2/{repo}/blobs/uploads/")
+        loc = h["Location"]
+        if loc.startswith("/"):
+            loc = f"http://{self.host}{loc}"
+        sep = "&" if "?" in loc else "?"
+        self._request("PUT", f"{loc}{sep}digest={digest}", data, "application/octet-stream")
+        return digest
+
+    def push_wasm_image(self, repo, tag, module):
+        """Pushes module as an OCI-spec Wasm image; returns the manifest
+        digest ("sha256:...")."""
+        conf = b'{"type":"envoy_proxy","abiVersions":["v0-4d576"]}'
+        cdig = self.push_blob(repo, conf)
+        ldig = self.push_blob(repo, module)
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": WASM_CONFIG, "digest": cdig, "size": len(conf)},
+            "layers": [
+                {"mediaType": WASM_CONFIG, "digest": cdig, "size": len(conf)},
+                {"mediaType": WASM_LAYER, "digest": ldig, "size": len(module),
+                 "annotations": {"org.opencontainers.image.title": "plugin.wasm"}},
+            ]}).encode()
+        self._request("PUT", f"http://{self.host}/v2/{repo}/manifests/{tag}", manifest,
+                      OCI_MANIFEST)
+        return _digest(manifest)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
