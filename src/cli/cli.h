@@ -34,5 +34,6 @@ int cmd_wasm(int argc, char **argv);
 int cmd_plugin(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 
 #endif /* WG_CLI_CLI_H */

@@ -19,6 +19,8 @@ static const wg_cli_command commands[] = {
     {"run", "Run the proxy (run -c FILE)", cmd_run},
     {"validate", "Check bootstrap configs and WasmPlugin manifests (validate FILE|DIR...)",
      cmd_validate},
+    {"pull", "Fetch a module into the cache (pull oci://REGISTRY/REPO:TAG | https://...)",
+     cmd_pull},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

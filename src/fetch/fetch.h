@@ -213,4 +213,43 @@ int wg_oci_credentials_from_dockerconfig(const char *json_text, const char *regi
                                          char **username, char **password, char *err,
                                          size_t errlen);
 
+/* ------------------------------------------------------------------ */
+/* A module by URL, through the cache (module.c)                      */
+/* ------------------------------------------------------------------ */
+
+/* What to get. Either url (http:// or https://) or registry + repository
+ * (+ tag or digest) for an OCI image. Strings are borrowed. */
+typedef struct wg_fetch_request {
+    const char *url;
+    const char *registry, *repository;
+    const char *tag;    /* NULL: "latest" */
+    const char *digest; /* "sha256:<hex>" from the reference, or NULL */
+    /* The expected digest, 64 lower-case hex digits, or NULL: of the
+     * unboxed module for http(s), of the image manifest for OCI (as Istio's
+     * sha256 field). A known digest (this or the reference's) means any
+     * cached copy is good. */
+    const char *expect_sha256;
+    /* Pull policy Always: without a known digest, fetch even when the URL
+     * was resolved before (IfNotPresent uses the cache's last resolution). */
+    bool always;
+    const char *username, *password; /* OCI credentials, or NULL */
+    /* Skip TLS verification; for OCI also allows plain HTTP after one
+     * failed https try. */
+    bool insecure;
+    long timeout_ms;  /* 0: default */
+    size_t max_bytes; /* 0: default */
+    /* OCI: receives the manifest digest when the image was fetched (left
+     * alone on a cache hit). May be NULL. */
+    char *manifest_digest_out; /* WG_OCI_DIGEST_LEN bytes */
+} wg_fetch_request;
+
+/* Gets a module: from the cache when the request allows it (see above),
+ * else fetched, verified, stored and indexed under its URL. out is replaced
+ * with the module; module_hex (may be NULL) gets its sha256; *from_cache
+ * (may be NULL) tells whether no fetch was needed. Blocks for up to
+ * timeout_ms. False with err naming the URL. */
+bool wg_fetch_module(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
+                     char module_hex[WG_SHA256_HEX_LEN + 1], bool *from_cache, char *err,
+                     size_t errlen);
+
 #endif /* WG_FETCH_FETCH_H */

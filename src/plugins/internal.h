@@ -19,11 +19,6 @@ typedef struct wg_plugins_doc {
     char label[320];
 } wg_plugins_doc;
 
-/* url.c: parses spec.url. false with a message in why[0..whylen). */
-bool wg_plugins_url_parse(const char *raw, const char *dir, wg_manifest_url *out, char *why,
-                          size_t whylen);
-void wg_plugins_url_free(wg_manifest_url *u);
-
 /* plugin_config.c: pluginConfig (absent, null or a mapping) as the JSON
  * text Istio hands the plugin. Reports problems through r (whose path is
  * at pluginConfig); false when any was reported. */

@@ -225,6 +225,14 @@ void wg_plugins_sort(const wg_manifest **manifests, size_t n);
  * namespace before the root namespace, then name. */
 void wg_plugins_sort_for_node(const wg_manifest **manifests, size_t n, const wg_plugins_node *node);
 
+/* Parses a spec.url as Istio does (see docs/CONFIG.md, URLs); relative
+ * file paths are resolved against dir (NULL: the working directory). out
+ * is owned by the caller: release it with wg_plugins_url_free. False with a
+ * message in why[0..whylen). */
+bool wg_plugins_url_parse(const char *raw, const char *dir, wg_manifest_url *out, char *why,
+                          size_t whylen);
+void wg_plugins_url_free(wg_manifest_url *u);
+
 /* The pull policy in effect (reference section 1.5): IfNotPresent when a
  * digest is known (sha256 or "@sha256:" in the URL); the policy when set;
  * otherwise Always only for an oci URL whose reference literally ends in

@@ -7,16 +7,9 @@
  * module cannot be had is reported by the caller as failed to load, and its
  * failStrategy decides what its traffic gets.
  *
- * Which copy is used (reference sections 1.5 and 3.2):
- *   - an expected digest (the sha256 field, or "@sha256:" in an oci URL)
- *     makes the module immutable: a cached copy is used whatever the pull
- *     policy says, and a fetched one must match it;
- *   - otherwise IfNotPresent uses the copy the URL resolved to last time
- *     (the cache's URL index, which survives restarts), and Always fetches.
- * For http(s) the digest is the sha256 of the unboxed module; for oci it is
- * the image manifest's digest. The cache stores modules by their own sha256;
- * an oci image is indexed under both its tagged URL and its digest URL
- * ("oci://registry/repository@sha256:...").
+ * Which copy is used, and what sha256 means for each scheme, is the fetch
+ * layer's wg_fetch_module; this file maps a manifest onto it: the pull
+ * policy, the pull secret's credentials and the insecure registries.
  */
 #include "proxy/internal.h"
 
@@ -26,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static bool read_file(const char *path, wg_buf *out, char *why, size_t whylen)
 {
@@ -79,53 +71,6 @@ static void url_host(const char *url, char *host, size_t hostlen)
     snprintf(host, hostlen, "%.*s", (int)n, s);
 }
 
-/* Serves a URL from the cache index. 1: out holds the module; 0: miss. */
-static int from_index(wg_cache *cache, const char *key, wg_buf *out, char *why, size_t whylen)
-{
-    wg_cache_url_entry e;
-    char err[256];
-    int r = wg_cache_lookup_url(cache, key, time(NULL), &e, err, sizeof err);
-    if (r < 0) {
-        wg_log("main", WG_LOG_WARN, "module cache: %s", err);
-        return 0;
-    }
-    if (r == 0)
-        return 0;
-    r = wg_cache_get(cache, e.digest, out, why, whylen);
-    return r == 1 ? 1 : 0;
-}
-
-static bool fetch_http(wg_proxy *p, wg_cache *cache, const wg_manifest *m, wg_buf *out,
-                       char *why, size_t whylen)
-{
-    const wg_config *c = p->config;
-    const char *url = m->url.location;
-    bool if_not_present = wg_manifest_effective_pull_policy(m) != WG_MANIFEST_PULL_ALWAYS;
-    if (m->sha256 && wg_cache_get(cache, m->sha256, out, why, whylen) == 1)
-        return true;
-    if (!m->sha256 && if_not_present && from_index(cache, url, out, why, whylen) == 1)
-        return true;
-
-    char host[256];
-    url_host(url, host, sizeof host);
-    wg_fetch_options opt = {
-        .timeout_ms = c->plugins.fetch_timeout_ms,
-        .max_bytes = (size_t)c->plugins.max_module_bytes,
-        .insecure = registry_is_insecure(c, host),
-    };
-    if (!wg_fetch_url(url, &opt, out, why, whylen))
-        return false;
-    char hex[WG_SHA256_HEX_LEN + 1];
-    char err[300];
-    if (!wg_cache_put(cache, out->data, out->len, m->sha256, hex, err, sizeof err)) {
-        snprintf(why, whylen, "%s: %s", url, err);
-        return false;
-    }
-    if (!wg_cache_bind_url(cache, url, hex, time(NULL), err, sizeof err))
-        wg_log("main", WG_LOG_WARN, "module cache: %s", err);
-    return true;
-}
-
 /* The pull secret's credentials for the registry: 1 found, 0 anonymous,
  * -1 error (why filled). */
 static int pull_credentials(wg_proxy *p, const wg_manifest *m, char **user, char **pass,
@@ -152,77 +97,38 @@ static int pull_credentials(wg_proxy *p, const wg_manifest *m, char **user, char
     return r;
 }
 
-static bool fetch_oci(wg_proxy *p, wg_cache *cache, const wg_manifest *m, wg_buf *out,
-                      char *why, size_t whylen)
+static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, char *why,
+                  size_t whylen)
 {
     const wg_config *c = p->config;
     const wg_manifest_url *u = &m->url;
-    /* The expected manifest digest: the sha256 field, else the URL's. */
-    char expect[WG_OCI_DIGEST_LEN] = "";
-    if (m->sha256)
-        snprintf(expect, sizeof expect, "sha256:%s", m->sha256);
-    else if (u->digest)
-        snprintf(expect, sizeof expect, "%s", u->digest);
-    char digest_key[1024], tag_key[1024];
-    snprintf(digest_key, sizeof digest_key, "oci://%s/%s@%s", u->registry, u->repository,
-             expect);
-    snprintf(tag_key, sizeof tag_key, "oci://%s/%s:%s", u->registry, u->repository, u->tag);
-    if (expect[0] && from_index(cache, digest_key, out, why, whylen) == 1)
-        return true;
-    if (!expect[0] && wg_manifest_effective_pull_policy(m) != WG_MANIFEST_PULL_ALWAYS &&
-        from_index(cache, tag_key, out, why, whylen) == 1)
-        return true;
-
-    char *user = NULL, *pass = NULL;
-    if (pull_credentials(p, m, &user, &pass, why, whylen) < 0)
-        return false;
-    bool insecure = registry_is_insecure(c, u->registry);
-    wg_oci_options opt = {
-        .username = user,
-        .password = pass,
-        .skip_tls_verify = insecure,
+    wg_fetch_request rq = {
+        .expect_sha256 = m->sha256,
+        .always = wg_manifest_effective_pull_policy(m) == WG_MANIFEST_PULL_ALWAYS,
         .timeout_ms = c->plugins.fetch_timeout_ms,
         .max_bytes = (size_t)c->plugins.max_module_bytes,
     };
-    const char *ref = u->digest ? u->digest : u->tag;
-    char got[WG_OCI_DIGEST_LEN] = "";
-    /* A registry listed as insecure may also speak plain HTTP (as docker
-     * and Istio allow for such registries): https is tried once, without
-     * retries, then plain http with the usual retries. */
-    if (insecure)
-        opt.max_attempts = 1;
-    bool ok = wg_fetch_oci(u->registry, u->repository, ref, &opt, out, got, why, whylen);
-    if (!ok && insecure) {
-        char first[300];
-        snprintf(first, sizeof first, "%s", why);
-        opt.insecure = true;
-        opt.max_attempts = 0;
-        ok = wg_fetch_oci(u->registry, u->repository, ref, &opt, out, got, why, whylen);
-        if (!ok)
-            wg_log("main", WG_LOG_DEBUG, "oci over https failed first: %s", first);
+    char *user = NULL, *pass = NULL;
+    if (u->scheme == WG_MANIFEST_SCHEME_OCI) {
+        rq.registry = u->registry;
+        rq.repository = u->repository;
+        rq.tag = u->tag;
+        rq.digest = u->digest;
+        rq.insecure = registry_is_insecure(c, u->registry);
+        if (pull_credentials(p, m, &user, &pass, why, whylen) < 0)
+            return false;
+        rq.username = user;
+        rq.password = pass;
+    } else {
+        char host[256];
+        url_host(u->location, host, sizeof host);
+        rq.url = u->location;
+        rq.insecure = registry_is_insecure(c, host);
     }
+    bool ok = wg_fetch_module(p->cache, &rq, out, hex, NULL, why, whylen);
     free(user);
     free(pass);
-    if (!ok)
-        return false;
-    if (expect[0] && strcmp(expect, got) != 0) {
-        snprintf(why, whylen,
-                 "oci://%s: manifest digest mismatch: expected %s (sha256), registry has %s",
-                 u->location, expect, got);
-        return false;
-    }
-    char hex[WG_SHA256_HEX_LEN + 1];
-    char err[300];
-    if (!wg_cache_put(cache, out->data, out->len, NULL, hex, err, sizeof err)) {
-        snprintf(why, whylen, "%s: %s", u->location, err);
-        return false;
-    }
-    snprintf(digest_key, sizeof digest_key, "oci://%s/%s@%s", u->registry, u->repository, got);
-    time_t now = time(NULL);
-    if (!wg_cache_bind_url(cache, digest_key, hex, now, err, sizeof err) ||
-        (!u->digest && !wg_cache_bind_url(cache, tag_key, hex, now, err, sizeof err)))
-        wg_log("main", WG_LOG_WARN, "module cache: %s", err);
-    return true;
+    return ok;
 }
 
 bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why,
@@ -250,7 +156,6 @@ bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why
             return false;
         }
     }
-    if (m->url.scheme == WG_MANIFEST_SCHEME_OCI)
-        return fetch_oci(p, p->cache, m, out, why, whylen);
-    return fetch_http(p, p->cache, m, out, why, whylen);
+    char hex[WG_SHA256_HEX_LEN + 1];
+    return fetch(p, m, out, hex, why, whylen);
 }

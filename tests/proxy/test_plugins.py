@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -14,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ProxyTestCase, RawClient, header, main, manifest,  # noqa: E402
-                     plugin_path, route_to, closed_port)
+                     plugin_path, route_to, closed_port, WASMGATE)
 
 
 def assert_no_plugin_assertions(test, proxy):
@@ -455,6 +456,45 @@ class OciModules(ProxyTestCase):
         status, _, body = p.request("GET", "/")
         self.assertEqual((status, body), (403, b"RBAC: access denied\n"))
         self.assertIn("mismatch", p.log())
+
+    def pull(self, *args):
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        r = subprocess.run([WASMGATE, "pull", *args, "--cache-dir", cache, "--timeout-ms", "5000"],
+                           capture_output=True, text=True, timeout=30)
+        return r, cache
+
+    def test_pull_command(self):
+        with open(plugin_path("chain_tag"), "rb") as f:
+            module = f.read()
+        url = f"oci://{self.registry.host}/wg/chain-tag:v1"
+        r, cache = self.pull(url, "--insecure")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = dict(line.split(" ", 1) for line in r.stdout.splitlines()[1:])
+        self.assertEqual(r.stdout.splitlines()[0], "sha256:" + hashlib.sha256(module).hexdigest())
+        self.assertEqual(lines["manifest:"], self.digest)
+        with open(lines["path:"], "rb") as f:
+            self.assertEqual(f.read(), module)
+        # By digest, a second pull into the same cache needs no fetch.
+        r2 = subprocess.run([WASMGATE, "pull", f"oci://{self.registry.host}/wg/chain-tag@"
+                             f"{self.digest}", "--cache-dir", cache],
+                            capture_output=True, text=True, timeout=30)
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        self.assertIn("(already cached)", r2.stdout)
+
+    def test_pull_needs_insecure_for_plain_http(self):
+        r, _ = self.pull(f"oci://{self.registry.host}/wg/chain-tag:v1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(self.registry.host, r.stderr)
+        self.assertIn("insecure", r.stderr)
+
+    def test_pull_usage_errors(self):
+        r, _ = self.pull("file:///tmp/x.wasm")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("nothing to pull", r.stderr)
+        r, _ = self.pull("registry:5000/mod:tag")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("oci://", r.stderr)
 
     def test_unknown_tag_names_the_reference(self):
         p = self.start_with(f"oci://{self.registry.host}/wg/chain-tag:nope",

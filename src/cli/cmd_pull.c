@@ -1,0 +1,180 @@
+/*
+ * wasmgate pull URL - fetches a module into the module cache, the way the
+ * proxy would, and prints its digest and cached path.
+ *
+ * A pull always asks the server (as `docker pull`), unless the URL names a
+ * digest already in the cache. Credentials for a registry come from a
+ * Docker config JSON file (~/.docker/config.json, or the .dockerconfigjson
+ * of a pull Secret).
+ */
+#include "cli/cli.h"
+#include "config/config.h"
+#include "fetch/fetch.h"
+#include "plugins/plugins.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: wasmgate pull URL [--pull-secret FILE] [--cache-dir DIR] [--insecure]\n"
+            "                         [--timeout-ms N]\n"
+            "\n"
+            "Fetches a module into the module cache and prints its sha256 and path.\n"
+            "URL is oci://REGISTRY/REPO[:TAG|@sha256:DIGEST] (or a bare reference),\n"
+            "http://... or https://...\n"
+            "\n"
+            "  --pull-secret FILE  Docker config JSON with the registry's credentials\n"
+            "  --cache-dir DIR     the cache (default: " WG_CONFIG_DEFAULT_CACHE_DIR ")\n"
+            "  --insecure          skip TLS verification; registries may use plain HTTP\n"
+            "  --timeout-ms N      deadline for the whole fetch (default: 30000)\n");
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "wasmgate pull: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    wg_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    bool ok = true;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ok = ok && wg_buf_append(&b, chunk, n);
+    ok = ok && !ferror(f) && wg_buf_append(&b, "", 1);
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "wasmgate pull: cannot read %s\n", path);
+        wg_buf_free(&b);
+        return NULL;
+    }
+    return (char *)b.data;
+}
+
+int cmd_pull(int argc, char **argv)
+{
+    const char *url = NULL, *secret_file = NULL, *cache_dir = WG_CONFIG_DEFAULT_CACHE_DIR;
+    bool insecure = false;
+    long timeout_ms = WG_CONFIG_DEFAULT_FETCH_TIMEOUT_MS;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return WG_EXIT_OK;
+        } else if (strcmp(a, "--insecure") == 0) {
+            insecure = true;
+        } else if (strcmp(a, "--pull-secret") == 0 && has_value) {
+            secret_file = argv[++i];
+        } else if (strcmp(a, "--cache-dir") == 0 && has_value) {
+            cache_dir = argv[++i];
+        } else if (strcmp(a, "--timeout-ms") == 0 && has_value) {
+            char *end = NULL;
+            timeout_ms = strtol(argv[++i], &end, 10);
+            if (!end || *end || timeout_ms <= 0) {
+                fprintf(stderr, "wasmgate pull: --timeout-ms wants a positive integer\n");
+                return WG_EXIT_USAGE;
+            }
+        } else if (a[0] == '-' || url) {
+            fprintf(stderr, "wasmgate pull: unexpected argument \"%s\"\n", a);
+            usage(stderr);
+            return WG_EXIT_USAGE;
+        } else {
+            url = a;
+        }
+    }
+    if (!url) {
+        usage(stderr);
+        return WG_EXIT_USAGE;
+    }
+
+    char why[512] = "";
+    wg_manifest_url u;
+    if (!wg_plugins_url_parse(url, ".", &u, why, sizeof why)) {
+        fprintf(stderr, "wasmgate pull: \"%s\": %s\n", url, why);
+        return WG_EXIT_USAGE;
+    }
+    int rc = WG_EXIT_FAILURE;
+    char *secret = NULL, *user = NULL, *pass = NULL;
+    wg_cache *cache = NULL;
+    wg_buf module = {0};
+    if (u.scheme == WG_MANIFEST_SCHEME_FILE) {
+        fprintf(stderr, "wasmgate pull: \"%s\" is a local file: nothing to pull\n", url);
+        rc = WG_EXIT_USAGE;
+        goto out;
+    }
+    if (secret_file) {
+        if (u.scheme != WG_MANIFEST_SCHEME_OCI) {
+            fprintf(stderr, "wasmgate pull: --pull-secret applies to oci:// only\n");
+            rc = WG_EXIT_USAGE;
+            goto out;
+        }
+        secret = read_text(secret_file);
+        if (!secret)
+            goto out;
+        int r = wg_oci_credentials_from_dockerconfig(secret, u.registry, &user, &pass, why,
+                                                     sizeof why);
+        if (r < 0) {
+            fprintf(stderr, "wasmgate pull: %s: %s\n", secret_file, why);
+            goto out;
+        }
+        if (r == 0)
+            fprintf(stderr, "wasmgate pull: %s has no credentials for %s: pulling anonymously\n",
+                    secret_file, u.registry);
+    }
+    cache = wg_cache_open(cache_dir, why, sizeof why);
+    if (!cache) {
+        fprintf(stderr, "wasmgate pull: %s\n", why);
+        goto out;
+    }
+    char manifest_digest[WG_OCI_DIGEST_LEN] = "";
+    wg_fetch_request rq = {
+        .always = true,
+        .username = user,
+        .password = pass,
+        .insecure = insecure,
+        .timeout_ms = timeout_ms,
+        .manifest_digest_out = manifest_digest,
+    };
+    if (u.scheme == WG_MANIFEST_SCHEME_OCI) {
+        rq.registry = u.registry;
+        rq.repository = u.repository;
+        rq.tag = u.tag;
+        rq.digest = u.digest;
+    } else {
+        rq.url = u.location;
+    }
+    char hex[WG_SHA256_HEX_LEN + 1] = "";
+    bool cached = false;
+    if (!wg_fetch_module(cache, &rq, &module, hex, &cached, why, sizeof why)) {
+        fprintf(stderr, "wasmgate pull: %s\n", why);
+        goto out;
+    }
+    char path[4096];
+    wg_cache_path(cache, hex, path, sizeof path);
+    printf("sha256:%s\n", hex);
+    if (manifest_digest[0])
+        printf("manifest: %s\n", manifest_digest);
+    printf("path: %s\n", path);
+    printf("size: %zu bytes%s\n", module.len, cached ? " (already cached)" : "");
+    rc = WG_EXIT_OK;
+out:
+    wg_buf_free(&module);
+    wg_cache_close(cache);
+    if (secret) {
+        memset(secret, 0, strlen(secret)); /* credentials: not left in freed memory */
+        free(secret);
+    }
+    if (pass) {
+        memset(pass, 0, strlen(pass));
+        free(pass);
+    }
+    free(user);
+    wg_plugins_url_free(&u);
+    return rc;
+}
