@@ -12,6 +12,8 @@
 #ifndef WG_CLI_CLI_H
 #define WG_CLI_CLI_H
 
+#include <stdbool.h>
+
 typedef int (*wg_cli_fn)(int argc, char **argv);
 
 typedef struct wg_cli_command {
@@ -35,5 +37,15 @@ int cmd_plugin(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+
+/* credentials.c: a registry's credentials from a Docker config JSON file
+ * (NULL file: anonymous, *user = *pass = NULL). False after printing the
+ * error. Release the strings with cli_wipe_free. cmd names the subcommand
+ * in messages. */
+bool cli_registry_credentials(const char *cmd, const char *file, const char *registry,
+                              char **user, char **pass);
+/* Overwrites a secret string, then frees it (NULL is fine). */
+void cli_wipe_free(char *s);
 
 #endif /* WG_CLI_CLI_H */

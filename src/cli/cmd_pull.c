@@ -12,7 +12,6 @@
 #include "fetch/fetch.h"
 #include "plugins/plugins.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,29 +30,6 @@ static void usage(FILE *out)
             "  --cache-dir DIR     the cache (default: " WG_CONFIG_DEFAULT_CACHE_DIR ")\n"
             "  --insecure          skip TLS verification; registries may use plain HTTP\n"
             "  --timeout-ms N      deadline for the whole fetch (default: 30000)\n");
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "wasmgate pull: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    wg_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = ok && wg_buf_append(&b, chunk, n);
-    ok = ok && !ferror(f) && wg_buf_append(&b, "", 1);
-    fclose(f);
-    if (!ok) {
-        fprintf(stderr, "wasmgate pull: cannot read %s\n", path);
-        wg_buf_free(&b);
-        return NULL;
-    }
-    return (char *)b.data;
 }
 
 int cmd_pull(int argc, char **argv)
@@ -100,7 +76,7 @@ int cmd_pull(int argc, char **argv)
         return WG_EXIT_USAGE;
     }
     int rc = WG_EXIT_FAILURE;
-    char *secret = NULL, *user = NULL, *pass = NULL;
+    char *user = NULL, *pass = NULL;
     wg_cache *cache = NULL;
     wg_buf module = {0};
     if (u.scheme == WG_MANIFEST_SCHEME_FILE) {
@@ -108,25 +84,13 @@ int cmd_pull(int argc, char **argv)
         rc = WG_EXIT_USAGE;
         goto out;
     }
-    if (secret_file) {
-        if (u.scheme != WG_MANIFEST_SCHEME_OCI) {
-            fprintf(stderr, "wasmgate pull: --pull-secret applies to oci:// only\n");
-            rc = WG_EXIT_USAGE;
-            goto out;
-        }
-        secret = read_text(secret_file);
-        if (!secret)
-            goto out;
-        int r = wg_oci_credentials_from_dockerconfig(secret, u.registry, &user, &pass, why,
-                                                     sizeof why);
-        if (r < 0) {
-            fprintf(stderr, "wasmgate pull: %s: %s\n", secret_file, why);
-            goto out;
-        }
-        if (r == 0)
-            fprintf(stderr, "wasmgate pull: %s has no credentials for %s: pulling anonymously\n",
-                    secret_file, u.registry);
+    if (secret_file && u.scheme != WG_MANIFEST_SCHEME_OCI) {
+        fprintf(stderr, "wasmgate pull: --pull-secret applies to oci:// only\n");
+        rc = WG_EXIT_USAGE;
+        goto out;
     }
+    if (!cli_registry_credentials("pull", secret_file, u.registry, &user, &pass))
+        goto out;
     cache = wg_cache_open(cache_dir, why, sizeof why);
     if (!cache) {
         fprintf(stderr, "wasmgate pull: %s\n", why);
@@ -166,15 +130,8 @@ int cmd_pull(int argc, char **argv)
 out:
     wg_buf_free(&module);
     wg_cache_close(cache);
-    if (secret) {
-        memset(secret, 0, strlen(secret)); /* credentials: not left in freed memory */
-        free(secret);
-    }
-    if (pass) {
-        memset(pass, 0, strlen(pass));
-        free(pass);
-    }
-    free(user);
+    cli_wipe_free(pass); /* credentials: not left in freed memory */
+    cli_wipe_free(user);
     wg_plugins_url_free(&u);
     return rc;
 }

@@ -21,6 +21,8 @@ static const wg_cli_command commands[] = {
      cmd_validate},
     {"pull", "Fetch a module into the cache (pull oci://REGISTRY/REPO:TAG | https://...)",
      cmd_pull},
+    {"push", "Publish a module as an OCI image (push FILE.wasm oci://REGISTRY/REPO:TAG)",
+     cmd_push},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -200,6 +200,17 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
                   const wg_oci_options *opt, wg_buf *module_out,
                   char manifest_digest_out[WG_OCI_DIGEST_LEN], char *err, size_t errlen);
 
+/* Publishes a module as an OCI-spec Wasm image (the variant Istio reads:
+ * a config of media type application/vnd.module.wasm.config.v1+json and
+ * two layers, that config as runtime-config.json and the module as
+ * application/vnd.module.wasm.content.layer.v1+wasm) under
+ * registry/repository:tag. Authentication and retries as wg_fetch_oci
+ * (the registry's challenge asks for push scope). manifest_digest_out
+ * (may be NULL) gets the pushed manifest's digest. Blocking. */
+bool wg_oci_push(const char *registry, const char *repository, const char *tag,
+                 const wg_oci_options *opt, const uint8_t *module, size_t len,
+                 char manifest_digest_out[WG_OCI_DIGEST_LEN], char *err, size_t errlen);
+
 /* Finds registry's credentials in a Docker config JSON (the
  * .dockerconfigjson of a kubernetes.io/dockerconfigjson Secret): the
  * "auths" entry whose key is the registry host, or a URL with that host

@@ -21,6 +21,7 @@
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_WASM_CONFIG "application/vnd.module.wasm.config.v1+json"
 #define MT_WASM_LAYER "application/vnd.module.wasm.content.layer.v1+wasm"
 #define MT_OCI_TGZ "application/vnd.oci.image.layer.v1.tar+gzip"
 #define MT_DOCKER_TGZ "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -42,6 +43,7 @@ typedef struct oci_resp {
     long status;
     char content_type[160];
     char www_auth[1024];
+    char location[2048]; /* uploads: where to send the blob */
     wg_buf *body;
     size_t max;
     bool too_large, oom;
@@ -83,6 +85,9 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response (redirect) */
         r->content_type[0] = '\0';
         r->www_auth[0] = '\0';
+        r->location[0] = '\0';
+    } else if (n > 9 && strncasecmp(p, "location:", 9) == 0) {
+        copy_header_value(r->location, sizeof r->location, p + 9, n - 9);
     } else if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
         copy_header_value(r->content_type, sizeof r->content_type, p + 13, n - 13);
     } else if (n > 17 && strncasecmp(p, "www-authenticate:", 17) == 0) {
@@ -93,9 +98,18 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 
 typedef enum { TRY_OK, TRY_RETRY, TRY_FAIL } try_result;
 
+/* What a request sends (pushes); NULL for a GET. */
+typedef struct oci_send {
+    const char *method; /* "POST", "PUT" */
+    const void *data;
+    size_t len;
+    const char *content_type; /* "Content-Type: ..." header line, or NULL */
+} oci_send;
+
 /* One request. A completed exchange is TRY_OK whatever its status. */
-static try_result oci_try(oci_ctx *c, const char *url, const char *accept, bool send_basic,
-                          oci_resp *r, long timeout_ms, char *err, size_t errlen)
+static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
+                          const char *accept, bool send_basic, oci_resp *r, long timeout_ms,
+                          char *err, size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = {0};
     struct curl_slist *hdrs = NULL;
@@ -106,10 +120,17 @@ static try_result oci_try(oci_ctx *c, const char *url, const char *accept, bool 
     }
     wg_buf_clear(r->body);
     r->status = 0;
-    r->content_type[0] = r->www_auth[0] = '\0';
+    r->content_type[0] = r->www_auth[0] = r->location[0] = '\0';
     r->too_large = r->oom = false;
     if (accept)
         hdrs = curl_slist_append(hdrs, accept);
+    if (send) {
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, send->method);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, send->data ? send->data : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send->len);
+        hdrs = curl_slist_append(hdrs, send->content_type ? send->content_type
+                                                          : "Content-Type:");
+    }
     if (c->auth_header)
         hdrs = curl_slist_append(hdrs, c->auth_header);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -167,8 +188,8 @@ static try_result oci_try(oci_ctx *c, const char *url, const char *accept, bool 
 }
 
 /* A request with retries and backoff, within the pull's deadline. */
-static bool oci_request(oci_ctx *c, const char *url, const char *accept, bool send_basic,
-                        oci_resp *r, char *err, size_t errlen)
+static bool oci_request(oci_ctx *c, const char *url, const oci_send *send, const char *accept,
+                        bool send_basic, oci_resp *r, char *err, size_t errlen)
 {
     long delay = c->o.backoff_ms;
     int attempt = 1;
@@ -178,7 +199,7 @@ static bool oci_request(oci_ctx *c, const char *url, const char *accept, bool se
             wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, c->o.timeout_ms);
             return false;
         }
-        try_result t = oci_try(c, url, accept, send_basic, r, (long)left, err, errlen);
+        try_result t = oci_try(c, url, send, accept, send_basic, r, (long)left, err, errlen);
         if (t == TRY_OK)
             return true;
         if (t == TRY_FAIL || attempt >= c->o.max_attempts ||
@@ -300,7 +321,7 @@ static bool oci_authenticate(oci_ctx *c, const char *challenge, const char *url,
     oci_resp r = {.body = &body, .max = TOKEN_MAX};
     char *saved = c->auth_header;
     c->auth_header = NULL;
-    bool sent = oci_request(c, (const char *)turl.data, NULL, true, &r, err, errlen);
+    bool sent = oci_request(c, (const char *)turl.data, NULL, NULL, true, &r, err, errlen);
     c->auth_header = saved;
     if (!sent)
         goto done;
@@ -352,7 +373,31 @@ static void registry_error(const wg_buf *body, char *out, size_t outlen)
     json_decref(root);
 }
 
-/* GET of /v2/<repo>/<kind>/<ref>, answering a 401 once. */
+/* A request that answers a 401 once (authenticating), then expects a 2xx:
+ * anything else is an error naming the URL and the registry's message. */
+static bool oci_call(oci_ctx *c, const char *url, const oci_send *send, const char *accept,
+                     oci_resp *r, char *err, size_t errlen)
+{
+    for (;;) {
+        if (!oci_request(c, url, send, accept, c->basic, r, err, errlen))
+            return false;
+        if (r->status == 401 && !c->auth_tried) {
+            if (!oci_authenticate(c, r->www_auth, url, err, errlen))
+                return false;
+            continue;
+        }
+        break;
+    }
+    if (r->status < 200 || r->status > 299) {
+        char detail[256] = {0};
+        registry_error(r->body, detail, sizeof detail);
+        wg_fetch_err(err, errlen, "%s: HTTP status %ld%s", url, r->status, detail);
+        return false;
+    }
+    return true;
+}
+
+/* GET of /v2/<repo>/<kind>/<ref>. */
 static bool oci_get(oci_ctx *c, const char *kind, const char *ref, const char *accept, size_t max,
                     wg_buf *body, char *ctype, size_t ctypelen, char *err, size_t errlen)
 {
@@ -364,22 +409,8 @@ static bool oci_get(oci_ctx *c, const char *kind, const char *ref, const char *a
         return false;
     }
     oci_resp r = {.body = body, .max = max};
-    for (;;) {
-        if (!oci_request(c, url, accept, c->basic, &r, err, errlen))
-            return false;
-        if (r.status == 401 && !c->auth_tried) {
-            if (!oci_authenticate(c, r.www_auth, url, err, errlen))
-                return false;
-            continue;
-        }
-        break;
-    }
-    if (r.status < 200 || r.status > 299) {
-        char detail[256] = {0};
-        registry_error(body, detail, sizeof detail);
-        wg_fetch_err(err, errlen, "%s: HTTP status %ld%s", url, r.status, detail);
+    if (!oci_call(c, url, NULL, accept, &r, err, errlen))
         return false;
-    }
     if (ctype)
         snprintf(ctype, ctypelen, "%s", r.content_type);
     return true;
@@ -564,21 +595,30 @@ static bool extract_module(oci_ctx *c, json_t *manifest, const char *mt, wg_buf 
     return ok;
 }
 
+static void ctx_init(oci_ctx *c, const char *registry, const char *repository,
+                     const wg_oci_options *opt)
+{
+    memset(c, 0, sizeof *c);
+    c->registry = registry;
+    c->repository = repository;
+    if (opt)
+        c->o = *opt;
+    if (c->o.timeout_ms <= 0)
+        c->o.timeout_ms = WG_FETCH_DEFAULT_TIMEOUT_MS;
+    if (c->o.max_bytes == 0)
+        c->o.max_bytes = WG_FETCH_DEFAULT_MAX_BYTES;
+    if (c->o.max_attempts <= 0)
+        c->o.max_attempts = WG_FETCH_DEFAULT_ATTEMPTS;
+    if (c->o.backoff_ms <= 0)
+        c->o.backoff_ms = WG_FETCH_DEFAULT_BACKOFF_MS;
+}
+
 bool wg_fetch_oci(const char *registry, const char *repository, const char *reference,
                   const wg_oci_options *opt, wg_buf *module_out,
                   char manifest_digest_out[WG_OCI_DIGEST_LEN], char *err, size_t errlen)
 {
-    oci_ctx c = {.registry = registry, .repository = repository};
-    if (opt)
-        c.o = *opt;
-    if (c.o.timeout_ms <= 0)
-        c.o.timeout_ms = WG_FETCH_DEFAULT_TIMEOUT_MS;
-    if (c.o.max_bytes == 0)
-        c.o.max_bytes = WG_FETCH_DEFAULT_MAX_BYTES;
-    if (c.o.max_attempts <= 0)
-        c.o.max_attempts = WG_FETCH_DEFAULT_ATTEMPTS;
-    if (c.o.backoff_ms <= 0)
-        c.o.backoff_ms = WG_FETCH_DEFAULT_BACKOFF_MS;
+    oci_ctx c;
+    ctx_init(&c, registry, repository, opt);
 
     if (!registry || !*registry || !repository || !*repository || !reference || !*reference) {
         wg_fetch_err(err, errlen, "OCI reference without a registry, repository or tag/digest");
@@ -641,6 +681,114 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
         snprintf(manifest_digest_out, WG_OCI_DIGEST_LEN, "sha256:%s", top_hex);
 done:
     json_decref(m);
+    free(c.auth_header);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Push                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The runtime-config layer Istio's OCI-spec variant carries next to the
+ * module (Istio's extractor wants exactly these two layers). */
+#define PUSH_CONFIG "{\"type\":\"envoy_proxy\",\"abiVersions\":[]}"
+
+/* Uploads one blob (POST, then a monolithic PUT). */
+static bool push_blob(oci_ctx *c, const void *data, size_t len, const char *digest, char *err,
+                      size_t errlen)
+{
+    const char *scheme = c->o.insecure ? "http" : "https";
+    char url[4096] = {0};
+    snprintf(url, sizeof url, "%s://%s/v2/%s/blobs/uploads/", scheme, c->registry,
+             c->repository);
+    wg_buf body = {0};
+    oci_resp r = {.body = &body, .max = TOKEN_MAX};
+    oci_send post = {.method = "POST"};
+    bool ok = oci_call(c, url, &post, NULL, &r, err, errlen);
+    if (ok && !r.location[0]) {
+        wg_fetch_err(err, errlen, "%s: upload accepted without a Location", url);
+        ok = false;
+    }
+    if (ok) {
+        const char *sep = strchr(r.location, '?') ? "&" : "?";
+        int n = r.location[0] == '/'
+                    ? snprintf(url, sizeof url, "%s://%s%s%sdigest=%s", scheme, c->registry,
+                               r.location, sep, digest)
+                    : snprintf(url, sizeof url, "%s%sdigest=%s", r.location, sep, digest);
+        if (n < 0 || (size_t)n >= sizeof url) {
+            wg_fetch_err(err, errlen, "%s/%s: upload location too long", c->registry,
+                         c->repository);
+            ok = false;
+        }
+    }
+    if (ok) {
+        oci_send put = {.method = "PUT",
+                        .data = data,
+                        .len = len,
+                        .content_type = "Content-Type: application/octet-stream"};
+        ok = oci_call(c, url, &put, NULL, &r, err, errlen);
+    }
+    wg_buf_free(&body);
+    return ok;
+}
+
+bool wg_oci_push(const char *registry, const char *repository, const char *tag,
+                 const wg_oci_options *opt, const uint8_t *module, size_t len,
+                 char manifest_digest_out[WG_OCI_DIGEST_LEN], char *err, size_t errlen)
+{
+    oci_ctx c;
+    ctx_init(&c, registry, repository, opt);
+    if (!registry || !*registry || !repository || !*repository || !tag || !*tag ||
+        strpbrk(registry, "/?#@ ") || strpbrk(repository, "?#@ %") || strpbrk(tag, "/?#@ %:")) {
+        wg_fetch_err(err, errlen, "push needs oci://REGISTRY/REPOSITORY:TAG");
+        return false;
+    }
+    if (!wg_fetch_curl_init(err, errlen))
+        return false;
+    c.deadline = wg_fetch_now_ms() + c.o.timeout_ms;
+
+    char cdig[WG_OCI_DIGEST_LEN], mdig[WG_OCI_DIGEST_LEN], mhex[WG_SHA256_HEX_LEN + 1];
+    wg_sha256_hex(PUSH_CONFIG, strlen(PUSH_CONFIG), mhex);
+    snprintf(cdig, sizeof cdig, "sha256:%s", mhex);
+    wg_sha256_hex(module, len, mhex);
+    snprintf(mdig, sizeof mdig, "sha256:%s", mhex);
+
+    bool ok = false;
+    char *manifest = NULL;
+    json_t *root = json_pack(
+        "{s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:s, s:I, s:{s:s}}, {s:s, s:s, s:I, s:{s:s}}]}",
+        "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "config", "mediaType", MT_WASM_CONFIG,
+        "digest", cdig, "size", (json_int_t)strlen(PUSH_CONFIG), "layers", "mediaType",
+        MT_WASM_CONFIG, "digest", cdig, "size", (json_int_t)strlen(PUSH_CONFIG), "annotations",
+        "org.opencontainers.image.title", "runtime-config.json", "mediaType", MT_WASM_LAYER,
+        "digest", mdig, "size", (json_int_t)len, "annotations", "org.opencontainers.image.title",
+        "plugin.wasm");
+    manifest = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    if (!manifest) {
+        wg_fetch_err(err, errlen, "out of memory");
+        goto done;
+    }
+    if (!push_blob(&c, PUSH_CONFIG, strlen(PUSH_CONFIG), cdig, err, errlen) ||
+        !push_blob(&c, module, len, mdig, err, errlen))
+        goto done;
+    char url[2048] = {0};
+    snprintf(url, sizeof url, "%s://%s/v2/%s/manifests/%s", c.o.insecure ? "http" : "https",
+             registry, repository, tag);
+    wg_buf body = {0};
+    oci_resp r = {.body = &body, .max = TOKEN_MAX};
+    oci_send put = {.method = "PUT",
+                    .data = manifest,
+                    .len = strlen(manifest),
+                    .content_type = "Content-Type: " MT_OCI_MANIFEST};
+    ok = oci_call(&c, url, &put, NULL, &r, err, errlen);
+    wg_buf_free(&body);
+    if (ok && manifest_digest_out) {
+        wg_sha256_hex(manifest, strlen(manifest), mhex);
+        snprintf(manifest_digest_out, WG_OCI_DIGEST_LEN, "sha256:%s", mhex);
+    }
+done:
+    free(manifest);
+    json_decref(root);
     free(c.auth_header);
     return ok;
 }

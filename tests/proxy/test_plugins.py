@@ -482,6 +482,27 @@ class OciModules(ProxyTestCase):
         self.assertEqual(r2.returncode, 0, r2.stderr)
         self.assertIn("(already cached)", r2.stdout)
 
+    def test_push_then_serve(self):
+        r = subprocess.run([WASMGATE, "push", plugin_path("chain_tag"),
+                            f"oci://{self.registry.host}/wg/pushed:v1", "--insecure"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        digest = r.stdout.strip()
+        self.assertRegex(digest, r"^sha256:[0-9a-f]{64}$")
+        p = self.start_with(f"oci://{self.registry.host}/wg/pushed:v1",
+                            sha256=digest[len("sha256:"):])
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_push_refuses_a_broken_module(self):
+        bad = os.path.join(tempfile.mkdtemp(prefix="wasmgate-push-"), "bad.wasm")
+        self.addCleanup(shutil.rmtree, os.path.dirname(bad), True)
+        with open(bad, "wb") as f:
+            f.write(b"\0asm\x01\0\0\0\x01")
+        r = subprocess.run([WASMGATE, "push", bad, f"oci://{self.registry.host}/wg/bad:v1",
+                            "--insecure"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a valid WebAssembly module", r.stderr)
+
     def test_pull_needs_insecure_for_plain_http(self):
         r, _ = self.pull(f"oci://{self.registry.host}/wg/chain-tag:v1")
         self.assertEqual(r.returncode, 1)

@@ -666,6 +666,31 @@ static void test_bearer_auth(void **state)
     wg_buf_free(&mod);
 }
 
+/* wg_oci_push: what it publishes pulls back as the same module, with the
+ * digest it reported, through Basic and Bearer authentication (the token
+ * for push scope), and nothing is pushed without credentials. */
+static void test_push_round_trip(void **state)
+{
+    (void)state;
+    static const uint8_t module[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 0, 4, 'p', 'u', 's', 'h'};
+    for (int which = 1; which <= 2; which++) {
+        wg_buf mod = {0};
+        char pushed[WG_OCI_DIGEST_LEN] = {0}, dig[WG_OCI_DIGEST_LEN] = {0}, err[512] = {0};
+        wg_oci_options o = opts(which, false);
+        assert_false(wg_oci_push(g_host[which], "wg/pushed", "v1", &o, module, sizeof module,
+                                 pushed, err, sizeof err));
+        assert_non_null(strstr(err, "401"));
+        o = opts(which, true);
+        assert_true(wg_oci_push(g_host[which], "wg/pushed", "v1", &o, module, sizeof module,
+                                pushed, err, sizeof err));
+        assert_true(pull(which, "wg/pushed", "v1", &o, &mod, dig, err, sizeof err));
+        assert_int_equal(mod.len, sizeof module);
+        assert_memory_equal(mod.data, module, sizeof module);
+        assert_string_equal(dig, pushed);
+        wg_buf_free(&mod);
+    }
+}
+
 static void test_basic_auth_from_dockerconfig(void **state)
 {
     char json[1024] = {0}, err[256] = {0};
@@ -737,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_size_cap),
         cmocka_unit_test(test_basic_auth),
         cmocka_unit_test(test_bearer_auth),
+        cmocka_unit_test(test_push_round_trip),
         cmocka_unit_test(test_basic_auth_from_dockerconfig),
         cmocka_unit_test(test_dockerconfig_parsing),
     };
