@@ -157,6 +157,18 @@ bool wg_fetch_unbox(const uint8_t *in, size_t len, size_t max_bytes, wg_buf *out
 /* "sha256:" + 64 hex digits + NUL. */
 #define WG_OCI_DIGEST_LEN 72
 
+/* Why a fetch failed, with the names of the Istio agent's
+ * wasm_remote_fetch_count results. */
+typedef enum wg_fetch_result {
+    WG_FETCH_OK,                /* "success" */
+    WG_FETCH_DOWNLOAD_FAILURE,  /* "download_failure": the module (http body, OCI blob) */
+    WG_FETCH_MANIFEST_FAILURE,  /* "manifest_failure": OCI manifests and indexes, auth */
+    WG_FETCH_CHECKSUM_MISMATCH, /* "checksum_mismatched": not the expected sha256 */
+    WG_FETCH_CACHE_FAILURE,     /* "cache_failure": the module could not be stored */
+} wg_fetch_result;
+
+const char *wg_fetch_result_name(wg_fetch_result r);
+
 /* Zero fields take the wg_fetch_options defaults; NULL means all defaults
  * and anonymous access. */
 typedef struct wg_oci_options {
@@ -177,6 +189,8 @@ typedef struct wg_oci_options {
      * connection errors, timeouts and 5xx other than 501/505/511. */
     int max_attempts;
     long backoff_ms;
+    /* Output, may be NULL: how wg_fetch_oci ended. */
+    wg_fetch_result *result_out;
 } wg_oci_options;
 
 /* Pulls a Wasm plugin image over the OCI distribution API v2 (blocking;
@@ -252,6 +266,9 @@ typedef struct wg_fetch_request {
     /* OCI: receives the manifest digest when the image was fetched (left
      * alone on a cache hit). May be NULL. */
     char *manifest_digest_out; /* WG_OCI_DIGEST_LEN bytes */
+    /* Output, may be NULL: WG_FETCH_OK on a cache hit or a good fetch,
+     * else why it failed (for metrics). */
+    wg_fetch_result *result_out;
 } wg_fetch_request;
 
 /* Gets a module: from the cache when the request allows it (see above),

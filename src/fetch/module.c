@@ -39,8 +39,8 @@ static bool from_index(wg_cache *cache, const char *key, wg_buf *out,
 }
 
 static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
-                        char hex[WG_SHA256_HEX_LEN + 1], bool *cached, char *err,
-                        size_t errlen)
+                        char hex[WG_SHA256_HEX_LEN + 1], bool *cached, wg_fetch_result *result,
+                        char *err, size_t errlen)
 {
     char cerr[256];
     if (rq->expect_sha256 && wg_cache_get(cache, rq->expect_sha256, out, cerr, sizeof cerr) == 1) {
@@ -57,9 +57,19 @@ static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out
         .max_bytes = rq->max_bytes,
         .insecure = rq->insecure,
     };
-    if (!wg_fetch_url(rq->url, &opt, out, err, errlen))
+    if (!wg_fetch_url(rq->url, &opt, out, err, errlen)) {
+        *result = WG_FETCH_DOWNLOAD_FAILURE;
         return false;
+    }
+    wg_sha256_hex(out->data, out->len, hex);
+    if (rq->expect_sha256 && strcmp(hex, rq->expect_sha256) != 0) {
+        *result = WG_FETCH_CHECKSUM_MISMATCH;
+        wg_fetch_err(err, errlen, "%s: sha256 mismatch: expected %s, module has %s", rq->url,
+                     rq->expect_sha256, hex);
+        return false;
+    }
     if (!wg_cache_put(cache, out->data, out->len, rq->expect_sha256, hex, cerr, sizeof cerr)) {
+        *result = WG_FETCH_CACHE_FAILURE;
         wg_fetch_err(err, errlen, "%s: %s", rq->url, cerr);
         return false;
     }
@@ -69,8 +79,8 @@ static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out
 }
 
 static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
-                       char hex[WG_SHA256_HEX_LEN + 1], bool *cached, char *err,
-                       size_t errlen)
+                       char hex[WG_SHA256_HEX_LEN + 1], bool *cached, wg_fetch_result *result,
+                       char *err, size_t errlen)
 {
     char expect[WG_OCI_DIGEST_LEN] = "";
     if (rq->expect_sha256)
@@ -94,6 +104,7 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         .skip_tls_verify = rq->insecure,
         .timeout_ms = rq->timeout_ms,
         .max_bytes = rq->max_bytes,
+        .result_out = result,
     };
     const char *ref = rq->digest ? rq->digest : rq->tag ? rq->tag : "latest";
     char got[WG_OCI_DIGEST_LEN] = "";
@@ -121,6 +132,7 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         return false;
     }
     if (expect[0] && strcmp(expect, got) != 0) {
+        *result = WG_FETCH_CHECKSUM_MISMATCH;
         wg_fetch_err(err, errlen,
                      "oci://%s/%s:%s: manifest digest mismatch: expected %s (sha256), registry "
                      "has %s",
@@ -129,6 +141,7 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
     }
     char cerr[300];
     if (!wg_cache_put(cache, out->data, out->len, NULL, hex, cerr, sizeof cerr)) {
+        *result = WG_FETCH_CACHE_FAILURE;
         wg_fetch_err(err, errlen, "%s/%s: %s", rq->registry, rq->repository, cerr);
         return false;
     }
@@ -148,11 +161,28 @@ bool wg_fetch_module(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
 {
     bool cached = false;
     char hex[WG_SHA256_HEX_LEN + 1] = "";
-    bool ok = rq->registry ? module_oci(cache, rq, out, hex, &cached, err, errlen)
-                           : module_http(cache, rq, out, hex, &cached, err, errlen);
+    wg_fetch_result result = WG_FETCH_OK;
+    bool ok = rq->registry ? module_oci(cache, rq, out, hex, &cached, &result, err, errlen)
+                           : module_http(cache, rq, out, hex, &cached, &result, err, errlen);
+    if (ok)
+        result = WG_FETCH_OK;
+    if (rq->result_out)
+        *rq->result_out = result;
     if (ok && module_hex)
         memcpy(module_hex, hex, sizeof hex);
     if (from_cache)
         *from_cache = ok && cached;
     return ok;
+}
+
+const char *wg_fetch_result_name(wg_fetch_result r)
+{
+    switch (r) {
+    case WG_FETCH_OK: return "success";
+    case WG_FETCH_DOWNLOAD_FAILURE: return "download_failure";
+    case WG_FETCH_MANIFEST_FAILURE: return "manifest_failure";
+    case WG_FETCH_CHECKSUM_MISMATCH: return "checksum_mismatched";
+    case WG_FETCH_CACHE_FAILURE: return "cache_failure";
+    }
+    return "unknown";
 }

@@ -619,6 +619,8 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
 {
     oci_ctx c;
     ctx_init(&c, registry, repository, opt);
+    if (c.o.result_out)
+        *c.o.result_out = WG_FETCH_MANIFEST_FAILURE; /* until the manifests are in */
 
     if (!registry || !*registry || !repository || !*repository || !reference || !*reference) {
         wg_fetch_err(err, errlen, "OCI reference without a registry, repository or tag/digest");
@@ -643,7 +645,7 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
         return false;
     c.deadline = wg_fetch_now_ms() + c.o.timeout_ms;
 
-    bool ok = false;
+    bool ok = false, manifests_done = false;
     char top_hex[WG_SHA256_HEX_LEN + 1] = {0};
     char child_hex[WG_SHA256_HEX_LEN + 1] = {0};
     char ctype[160] = {0};
@@ -676,10 +678,15 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
             goto done;
         }
     }
+    manifests_done = true;
     ok = extract_module(&c, m, mt, module_out, err, errlen);
     if (ok && manifest_digest_out)
         snprintf(manifest_digest_out, WG_OCI_DIGEST_LEN, "sha256:%s", top_hex);
 done:
+    if (c.o.result_out)
+        *c.o.result_out = ok               ? WG_FETCH_OK
+                          : manifests_done ? WG_FETCH_DOWNLOAD_FAILURE
+                                           : WG_FETCH_MANIFEST_FAILURE;
     json_decref(m);
     free(c.auth_header);
     return ok;

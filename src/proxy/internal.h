@@ -81,7 +81,15 @@ typedef struct wg_proxy_metrics {
     wg_metric *upstream_errors_reset;
     wg_metric *bad_requests;
     wg_metric *local_replies;
+    /* module distribution (as the Istio agent's wasm_* metrics) */
+    wg_metric *cache_lookups[2];   /* hit="false", hit="true" */
+    wg_metric *remote_fetches[5];  /* by wg_fetch_result */
+    wg_metric *fetch_ms;           /* histogram: milliseconds per remote fetch */
+    wg_metric *cache_entries;      /* gauge: modules in the cache */
+    wg_metric *conversions[3];     /* success, fetch_failure, compile_failure */
 } wg_proxy_metrics;
+
+enum { WG_CONVERSION_OK, WG_CONVERSION_FETCH_FAILURE, WG_CONVERSION_COMPILE_FAILURE };
 
 struct wg_proxy {
     const wg_config *config;

@@ -125,7 +125,16 @@ static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, cha
         rq.url = u->location;
         rq.insecure = registry_is_insecure(c, host);
     }
-    bool ok = wg_fetch_module(p->cache, &rq, out, hex, NULL, why, whylen);
+    bool cached = false;
+    wg_fetch_result result = WG_FETCH_OK;
+    rq.result_out = &result;
+    uint64_t t0 = uv_hrtime();
+    bool ok = wg_fetch_module(p->cache, &rq, out, hex, &cached, why, whylen);
+    wg_metric_add(p->m.cache_lookups[cached ? 1 : 0], 1);
+    if (!cached) {
+        wg_metric_add(p->m.remote_fetches[result], 1);
+        wg_metric_record(p->m.fetch_ms, (uv_hrtime() - t0) / 1000000u);
+    }
     free(user);
     free(pass);
     return ok;

@@ -91,14 +91,17 @@ static wg_plugin *load_plugin(wg_proxy *p, const wg_manifest *m)
     create_metrics(p, pl);
     char why[300] = "";
     wg_buf bytes = {0};
+    int conversion = WG_CONVERSION_FETCH_FAILURE;
     if (wg_modules_obtain(p, m, &bytes, why, sizeof why)) {
         wg_sha256_hex(bytes.data, bytes.len, pl->sha256);
         wasm_error err = {0};
         pl->module = pw_module_load(bytes.data, bytes.len, &err);
+        conversion = pl->module ? WG_CONVERSION_OK : WG_CONVERSION_COMPILE_FAILURE;
         if (!pl->module)
             snprintf(why, sizeof why, "%s: %s", m->url.location, err.message);
     }
     wg_buf_free(&bytes);
+    wg_metric_add(p->m.conversions[conversion], 1);
     if (!pl->module) {
         pl->load_error = strdup(why);
         wg_log("main", WG_LOG_ERROR, "plugin %s failed to load (%s applies): %s", pl->key,
@@ -130,7 +133,9 @@ static void collect_cache_garbage(wg_proxy *p)
     if (!wg_cache_gc(p->cache, time(NULL), cp->cache_unused_ttl_s, cp->cache_max_bytes, in_use, n,
                      &st, err, sizeof err))
         wg_log("main", WG_LOG_WARN, "module cache %s: %s", wg_cache_dir(p->cache), err);
-    else if (st.evicted)
+    else
+        wg_metric_set(p->m.cache_entries, (int64_t)st.kept);
+    if (st.evicted)
         wg_log("main", WG_LOG_INFO, "module cache: %zu modules (%llu bytes) evicted, %zu kept",
                st.evicted, (unsigned long long)st.evicted_bytes, st.kept);
     free(in_use);

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -394,6 +395,30 @@ class RemoteModules(ProxyTestCase):
         kept = sorted(os.listdir(os.path.join(cache, "sha256")))
         self.assertEqual(kept, [self.digest + ".wasm"])
         self.assertIn("evicted", p.log())
+
+    def test_metrics(self):
+        p = self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            plugins=[manifest("good", self.base + "/chain_tag.wasm", sha256=self.digest,
+                              config={"tag": "good"}),
+                     manifest("bad", self.base + "/chain_tag.wasm", sha256="2" * 64,
+                              failStrategy="FAIL_OPEN"),
+                     manifest("gone", self.base + "/missing.wasm", failStrategy="FAIL_OPEN")])
+        self.assertEqual(self.chain(p), "good")
+        _, _, text = p.admin("/stats/prometheus")
+        text = text.decode() if isinstance(text, bytes) else text
+        samples = dict(re.findall(r"^(wasmgate_wasm_[a-z_]+(?:\{[^}]*\})?) (\S+)$", text, re.M))
+        self.assertEqual(samples['wasmgate_wasm_remote_fetches_total{result="success"}'], "1")
+        self.assertEqual(
+            samples['wasmgate_wasm_remote_fetches_total{result="checksum_mismatched"}'], "1")
+        self.assertEqual(
+            samples['wasmgate_wasm_remote_fetches_total{result="download_failure"}'], "1")
+        self.assertEqual(samples['wasmgate_wasm_cache_lookups_total{hit="false"}'], "3")
+        self.assertEqual(samples['wasmgate_wasm_config_conversions_total{result="success"}'], "1")
+        self.assertEqual(
+            samples['wasmgate_wasm_config_conversions_total{result="fetch_failure"}'], "2")
+        self.assertEqual(samples["wasmgate_wasm_cache_entries"], "1")
+        self.assertEqual(samples["wasmgate_wasm_remote_fetch_milliseconds_count"], "3")
 
     def test_always_refetches(self):
         cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
