@@ -29,6 +29,7 @@ PACKAGES=(
     wrk
     nginx-light
     docker-registry
+    skopeo
     apache2-utils
 )
 

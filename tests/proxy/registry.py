@@ -1,11 +1,14 @@
 """A Debian docker-registry on loopback for the proxy tests, and a pusher
 of Wasm plugin images (the OCI-spec variant) over the distribution API."""
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -84,6 +87,49 @@ class Registry:
         self._request("PUT", f"http://{self.host}/v2/{repo}/manifests/{tag}", manifest,
                       OCI_MANIFEST)
         return _digest(manifest)
+
+    def push_compat_image_with_skopeo(self, repo, tag, module, path="plugin.wasm"):
+        """Builds the compat variant (a tar+gzip layer holding plugin.wasm,
+        as docker or buildah would make it) as an OCI image layout and
+        copies it into the registry with skopeo. Returns the manifest
+        digest the registry serves."""
+        layout = tempfile.mkdtemp(prefix="wasmgate-layout-", dir=self.dir)
+        blobs = os.path.join(layout, "blobs", "sha256")
+        os.makedirs(blobs)
+
+        def blob(data):
+            d = _digest(data)
+            with open(os.path.join(blobs, d[len("sha256:"):]), "wb") as f:
+                f.write(data)
+            return {"digest": d, "size": len(data)}
+
+        tar_bytes = io.BytesIO()
+        with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as t:
+            info = tarfile.TarInfo(path)
+            info.size = len(module)
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(module))
+        tar_data = tar_bytes.getvalue()
+        layer = blob(gzip.compress(tar_data, mtime=0))
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+        config = blob(json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [_digest(tar_data)]}}).encode())
+        config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+        manifest = blob(json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                    "config": config, "layers": [layer]}).encode())
+        manifest["mediaType"] = OCI_MANIFEST
+        with open(os.path.join(layout, "oci-layout"), "w") as f:
+            json.dump({"imageLayoutVersion": "1.0.0"}, f)
+        with open(os.path.join(layout, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [manifest]}, f)
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                        f"oci:{layout}", f"docker://{self.host}/{repo}:{tag}"],
+                       check=True, capture_output=True, timeout=60)
+        out = subprocess.run(["skopeo", "inspect", "--tls-verify=false",
+                              f"docker://{self.host}/{repo}:{tag}"],
+                             check=True, capture_output=True, timeout=60)
+        return json.loads(out.stdout)["Digest"]
 
     def stop(self):
         if self.proc.poll() is None:

@@ -489,6 +489,29 @@ class OciModules(ProxyTestCase):
                            capture_output=True, text=True, timeout=30)
         return r, cache
 
+    def test_compat_variant_pushed_with_skopeo(self):
+        with open(plugin_path("chain_tag"), "rb") as f:
+            module = f.read()
+        digest = self.registry.push_compat_image_with_skopeo("wg/compat", "v1", module,
+                                                             path="./plugin.wasm")
+        p = self.start_with(f"oci://{self.registry.host}/wg/compat:v1",
+                            sha256=digest[len("sha256:"):])
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_oci_variant_pushed_with_skopeo_pulls_back(self):
+        # skopeo copies what `wasmgate push` published to another repository;
+        # the proxy serves the copy.
+        r = subprocess.run([WASMGATE, "push", plugin_path("chain_tag"),
+                            f"oci://{self.registry.host}/wg/src:v1", "--insecure"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                        "--dest-tls-verify=false", f"docker://{self.registry.host}/wg/src:v1",
+                        f"docker://{self.registry.host}/wg/copied:v2"],
+                       check=True, capture_output=True, timeout=60)
+        p = self.start_with(f"oci://{self.registry.host}/wg/copied:v2")
+        self.assertEqual(self.chain(p), "oci")
+
     def test_pull_command(self):
         with open(plugin_path("chain_tag"), "rb") as f:
             module = f.read()
