@@ -512,6 +512,30 @@ class OciModules(ProxyTestCase):
         p = self.start_with(f"oci://{self.registry.host}/wg/copied:v2")
         self.assertEqual(self.chain(p), "oci")
 
+    def test_registry_down_after_first_pull(self):
+        from registry import Registry
+        reg = Registry()
+        self.addCleanup(reg.stop)
+        with open(plugin_path("chain_tag"), "rb") as f:
+            reg.push_wasm_image("wg/once", "v1", f.read())
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        url = f"oci://{reg.host}/wg/once:v1"
+
+        def start():
+            return self.start_proxy(
+                routes=[route_to("up")], clusters={"up": [self.up.address]}, cache_dir=cache,
+                extra={"plugins": {"insecure_registries": [reg.host]}},
+                plugins=[manifest("oci", url, config={"tag": "oci"})])
+
+        p = start()
+        self.assertEqual(self.chain(p), "oci")
+        p.stop()
+        reg.stop()
+        # The tag resolved before; IfNotPresent serves the cached module.
+        p = start()
+        self.assertEqual(self.chain(p), "oci")
+
     def test_pull_command(self):
         with open(plugin_path("chain_tag"), "rb") as f:
             module = f.read()
