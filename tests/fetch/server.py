@@ -102,6 +102,15 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "slow":
             time.sleep(10)
             return self.send(200, MODULE)
+        if kind == "truncated":
+            # Promises more than it sends, then closes: a cut-off download.
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(MODULE) + 1000))
+            self.end_headers()
+            self.wfile.write(MODULE)
+            self.wfile.flush()
+            self.close_connection = True
+            return None
         if kind == "large" and args:
             n = int(args[0])
             body = MODULE + b"\0" * (n - len(MODULE))

@@ -300,6 +300,14 @@ static void test_timeout(void **state)
     wg_buf_free(&b);
 }
 
+/* A body cut short is an error (retried, then reported), never a module. */
+static void test_truncated_body(void **state)
+{
+    (void)state;
+    wg_fetch_options o = {.max_attempts = 2, .backoff_ms = 10};
+    expect_error(url("/truncated"), &o, "(2 attempts)");
+}
+
 static void test_size_cap(void **state)
 {
     wg_fetch_options o = {.max_bytes = 50000};
@@ -423,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_tls_verification),
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_truncated_body),
         cmocka_unit_test(test_size_cap),
         cmocka_unit_test(test_gzip_and_tar),
         cmocka_unit_test(test_unbox),
