@@ -26,25 +26,40 @@ def _digest(data):
 
 
 class Registry:
-    """docker-registry serving plain HTTP on 127.0.0.1 (a free port), its
-    storage in a temporary directory removed by stop()."""
+    """docker-registry on 127.0.0.1 (a free port), its storage in a
+    temporary directory removed by stop(). Plain HTTP, or with tls=True
+    HTTPS with a self-signed certificate made by openssl here."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
         self.dir = tempfile.mkdtemp(prefix="wasmgate-registry-")
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
+        self.scheme = "https" if tls else "http"
+        tls_cfg = ""
+        context = None
+        if tls:
+            cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True, timeout=60)
+            tls_cfg = f"  tls:\n    certificate: {cert}\n    key: {key}\n"
+            import ssl
+            context = ssl.create_default_context(cafile=cert)
+        self.context = context
         cfg = os.path.join(self.dir, "config.yml")
         with open(cfg, "w") as f:
             f.write("version: 0.1\n"
                     "log:\n  level: error\n  accesslog:\n    disabled: true\n"
                     f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
-                    f"http:\n  addr: {self.host}\n")
+                    f"http:\n  addr: {self.host}\n{tls_cfg}")
         self.proc = subprocess.Popen(["docker-registry", "serve", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+                urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=1,
+                                       context=self.context).close()
                 return
             except (OSError, urllib.error.URLError):
                 if self.proc.poll() is not None:
@@ -57,15 +72,15 @@ class Registry:
         req = urllib.request.Request(url, data=data, method=method)
         if content_type:
             req.add_header("Content-Type", content_type)
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.context) as r:
             return r.status, r.headers
 
     def push_blob(self, repo, data):
         digest = _digest(data)
-        _, h = self._request("POST", f"http://{self.host}/v2/{repo}/blobs/uploads/")
+        _, h = self._request("POST", f"{self.scheme}://{self.host}/v2/{repo}/blobs/uploads/")
         loc = h["Location"]
         if loc.startswith("/"):
-            loc = f"http://{self.host}{loc}"
+            loc = f"{self.scheme}://{self.host}{loc}"
         sep = "&" if "?" in loc else "?"
         self._request("PUT", f"{loc}{sep}digest={digest}", data, "application/octet-stream")
         return digest
@@ -84,7 +99,7 @@ class Registry:
                 {"mediaType": WASM_LAYER, "digest": ldig, "size": len(module),
                  "annotations": {"org.opencontainers.image.title": "plugin.wasm"}},
             ]}).encode()
-        self._request("PUT", f"http://{self.host}/v2/{repo}/manifests/{tag}", manifest,
+        self._request("PUT", f"{self.scheme}://{self.host}/v2/{repo}/manifests/{tag}", manifest,
                       OCI_MANIFEST)
         return _digest(manifest)
 

@@ -536,6 +536,29 @@ class OciModules(ProxyTestCase):
         p = start()
         self.assertEqual(self.chain(p), "oci")
 
+    def test_https_registry(self):
+        from registry import Registry
+        reg = Registry(tls=True)
+        self.addCleanup(reg.stop)
+        with open(plugin_path("chain_tag"), "rb") as f:
+            reg.push_wasm_image("wg/tls", "v1", f.read())
+        url = f"oci://{reg.host}/wg/tls:v1"
+
+        def start(insecure):
+            return self.start_proxy(
+                routes=[route_to("up")], clusters={"up": [self.up.address]},
+                extra={"plugins": {"insecure_registries": [reg.host] if insecure else [],
+                                   "fetch_timeout_ms": 3000}},
+                plugins=[manifest("oci", url, config={"tag": "oci"}, failStrategy="FAIL_OPEN")])
+
+        # A self-signed certificate: refused unless the registry is listed.
+        p = start(False)
+        self.assertIsNone(self.chain(p))
+        self.assertIn("certificate", p.log())
+        p.stop()
+        p = start(True)
+        self.assertEqual(self.chain(p), "oci")
+
     def test_pull_command(self):
         with open(plugin_path("chain_tag"), "rb") as f:
             module = f.read()
