@@ -10,6 +10,7 @@
 #include "wasm/wasm.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,25 +27,6 @@ static void usage(FILE *out)
             "  --pull-secret FILE  Docker config JSON with the registry's credentials\n"
             "  --insecure          skip TLS verification; the registry may use plain HTTP\n"
             "  --timeout-ms N      deadline for the whole push (default: 30000)\n");
-}
-
-static bool read_module(const char *path, wg_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "wasmgate push: %s: %s\n", path, strerror(errno));
-        return false;
-    }
-    char chunk[65536];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = ok && wg_buf_append(out, chunk, n);
-    ok = ok && !ferror(f);
-    fclose(f);
-    if (!ok)
-        fprintf(stderr, "wasmgate push: cannot read %s\n", path);
-    return ok;
 }
 
 int cmd_push(int argc, char **argv)
@@ -97,8 +79,14 @@ int cmd_push(int argc, char **argv)
         rc = WG_EXIT_USAGE;
         goto out;
     }
-    if (!read_module(file, &module))
+    int r = wg_fetch_read_file(file, SIZE_MAX - 1, &module, why, sizeof why);
+    if (r != 1) {
+        if (r == 0)
+            fprintf(stderr, "wasmgate push: %s: %s\n", file, strerror(ENOENT));
+        else
+            fprintf(stderr, "wasmgate push: %s\n", why); /* names the file */
         goto out;
+    }
     wasm_error err = {0};
     wasm_module *m = wasm_module_load(module.data, module.len, &err);
     if (!m) {

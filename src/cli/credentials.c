@@ -11,29 +11,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The file as a NUL-terminated string (malloc'd), or NULL after printing
+ * why. */
 static char *read_text(const char *cmd, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "wasmgate %s: %s: %s\n", cmd, path, strerror(errno));
-        return NULL;
-    }
     wg_buf b = {0};
-    char chunk[8192];
-    size_t n;
-    bool ok = true;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = ok && wg_buf_append(&b, chunk, n);
-    ok = ok && !ferror(f) && wg_buf_append(&b, "", 1);
-    fclose(f);
-    if (!ok) {
-        fprintf(stderr, "wasmgate %s: cannot read %s\n", cmd, path);
-        if (b.data)
-            memset(b.data, 0, b.len);
-        wg_buf_free(&b);
-        return NULL;
-    }
-    return (char *)b.data;
+    char why[300] = "";
+    int r = wg_fetch_read_file(path, (size_t)1 << 20, &b, why, sizeof why);
+    if (r == 1 && wg_buf_append(&b, "", 1))
+        return (char *)b.data;
+    if (r < 0)
+        fprintf(stderr, "wasmgate %s: %s\n", cmd, why); /* names the file */
+    else
+        fprintf(stderr, "wasmgate %s: %s: %s\n", cmd, path,
+                r == 0 ? strerror(ENOENT) : "out of memory");
+    if (b.data)
+        memset(b.data, 0, b.len);
+    wg_buf_free(&b);
+    return NULL;
 }
 
 void cli_wipe_free(char *s)

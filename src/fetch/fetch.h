@@ -109,6 +109,11 @@ bool wg_cache_gc(wg_cache *c, time_t now, uint64_t unused_ttl_s, uint64_t max_by
 /* Sources                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Reads a whole regular file into out (replacing its content), at most max
+ * bytes ("module larger than N bytes" beyond). Returns 1, 0 if the file
+ * does not exist (err untouched), -1 with err set. */
+int wg_fetch_read_file(const char *path, size_t max, wg_buf *out, char *err, size_t errlen);
+
 #define WG_FETCH_DEFAULT_TIMEOUT_MS 30000
 #define WG_FETCH_DEFAULT_MAX_BYTES ((size_t)256 * 1024 * 1024)
 #define WG_FETCH_DEFAULT_MAX_REDIRECTS 5

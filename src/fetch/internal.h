@@ -10,10 +10,6 @@
 void wg_fetch_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Reads a whole regular file into out, at most max bytes ("module larger
- * than N bytes" beyond). Returns 1, 0 if the file does not exist, -1. */
-int wg_fetch_read_file(const char *path, size_t max, wg_buf *out, char *err, size_t errlen);
-
 /* Shared by the http(s) and OCI sources (fetch.c). */
 int64_t wg_fetch_now_ms(void); /* CLOCK_MONOTONIC */
 void wg_fetch_sleep_ms(int64_t ms);

@@ -16,32 +16,10 @@
 #include "fetch/fetch.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool read_file(const char *path, wg_buf *out, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "cannot open %s: %s", path, strerror(errno));
-        return false;
-    }
-    uint8_t chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (!wg_buf_append(out, chunk, n)) {
-            fclose(f);
-            snprintf(why, whylen, "out of memory reading %s", path);
-            return false;
-        }
-    }
-    bool ok = !ferror(f);
-    if (!ok)
-        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
-    fclose(f);
-    return ok;
-}
 
 static bool registry_is_insecure(const wg_config *c, const char *registry)
 {
@@ -144,7 +122,10 @@ bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why
                        size_t whylen)
 {
     if (m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
-        if (!read_file(m->url.location, out, why, whylen))
+        int r = wg_fetch_read_file(m->url.location, SIZE_MAX - 1, out, why, whylen);
+        if (r == 0)
+            snprintf(why, whylen, "cannot open %s: %s", m->url.location, strerror(ENOENT));
+        if (r != 1)
             return false;
         if (m->sha256) {
             char hex[WG_SHA256_HEX_LEN + 1];
