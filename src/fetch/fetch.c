@@ -35,15 +35,9 @@ void wg_fetch_sleep_ms(int64_t ms)
         ;
 }
 
-typedef struct sink {
-    wg_buf *out;
-    size_t max;
-    bool too_large, oom;
-} sink;
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *ud)
+size_t wg_fetch_sink_write(char *p, size_t size, size_t nmemb, void *sink)
 {
-    sink *s = ud;
+    wg_fetch_sink *s = sink;
     size_t n = size * nmemb;
     if (n > s->max - s->out->len) {
         s->too_large = true;
@@ -83,7 +77,7 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
                                    wg_buf *body, char *err, size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = {0};
-    sink s = {.out = body, .max = o->max_bytes};
+    wg_fetch_sink s = {.out = body, .max = o->max_bytes};
     CURL *h = curl_easy_init();
     if (!h) {
         wg_fetch_err(err, errlen, "%s: cannot create a transfer", url);
@@ -96,7 +90,7 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wg_fetch_sink_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_bytes);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "wasmgate");

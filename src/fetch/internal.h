@@ -10,6 +10,17 @@
 void wg_fetch_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Where a curl transfer's body goes: appended to out, at most max bytes
+ * in all; beyond that (too_large) or without memory (oom) the transfer is
+ * stopped. wg_fetch_sink_write is the CURLOPT_WRITEFUNCTION, the sink its
+ * CURLOPT_WRITEDATA (fetch.c). */
+typedef struct wg_fetch_sink {
+    wg_buf *out;
+    size_t max;
+    bool too_large, oom;
+} wg_fetch_sink;
+size_t wg_fetch_sink_write(char *p, size_t size, size_t nmemb, void *sink);
+
 /* Shared by the http(s) and OCI sources (fetch.c). */
 int64_t wg_fetch_now_ms(void); /* CLOCK_MONOTONIC */
 void wg_fetch_sleep_ms(int64_t ms);

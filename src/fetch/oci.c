@@ -44,25 +44,8 @@ typedef struct oci_resp {
     char content_type[160];
     char www_auth[1024];
     char location[2048]; /* uploads: where to send the blob */
-    wg_buf *body;
-    size_t max;
-    bool too_large, oom;
+    wg_fetch_sink body; /* body.out receives it, capped at body.max */
 } oci_resp;
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    oci_resp *r = ud;
-    size_t n = size * nmemb;
-    if (n > r->max - r->body->len) {
-        r->too_large = true;
-        return 0;
-    }
-    if (!wg_buf_append(r->body, p, n)) {
-        r->oom = true;
-        return 0;
-    }
-    return n;
-}
 
 static void copy_header_value(char *dst, size_t dstlen, const char *v, size_t n)
 {
@@ -118,10 +101,10 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
         wg_fetch_err(err, errlen, "%s: cannot create a transfer", url);
         return TRY_FAIL;
     }
-    wg_buf_clear(r->body);
+    wg_buf_clear(r->body.out);
     r->status = 0;
     r->content_type[0] = r->www_auth[0] = r->location[0] = '\0';
-    r->too_large = r->oom = false;
+    r->body.too_large = r->body.oom = false;
     if (accept)
         hdrs = curl_slist_append(hdrs, accept);
     if (send) {
@@ -139,8 +122,8 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, wg_fetch_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "wasmgate");
@@ -168,11 +151,11 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
     curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
 
-    if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        wg_fetch_err(err, errlen, "%s: module larger than %zu bytes", url, r->max);
+    if (r->body.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+        wg_fetch_err(err, errlen, "%s: module larger than %zu bytes", url, r->body.max);
         return TRY_FAIL;
     }
-    if (r->oom) {
+    if (r->body.oom) {
         wg_fetch_err(err, errlen, "%s: out of memory", url);
         return TRY_FAIL;
     }
@@ -318,7 +301,7 @@ static bool oci_authenticate(oci_ctx *c, const char *challenge, const char *url,
         wg_fetch_err(err, errlen, "out of memory");
         goto done;
     }
-    oci_resp r = {.body = &body, .max = TOKEN_MAX};
+    oci_resp r = {.body = {.out = &body, .max = TOKEN_MAX}};
     char *saved = c->auth_header;
     c->auth_header = NULL;
     bool sent = oci_request(c, (const char *)turl.data, NULL, NULL, true, &r, err, errlen);
@@ -390,7 +373,7 @@ static bool oci_call(oci_ctx *c, const char *url, const oci_send *send, const ch
     }
     if (r->status < 200 || r->status > 299) {
         char detail[256] = {0};
-        registry_error(r->body, detail, sizeof detail);
+        registry_error(r->body.out, detail, sizeof detail);
         wg_fetch_err(err, errlen, "%s: HTTP status %ld%s", url, r->status, detail);
         return false;
     }
@@ -408,7 +391,7 @@ static bool oci_get(oci_ctx *c, const char *kind, const char *ref, const char *a
         wg_fetch_err(err, errlen, "%s/%s: reference too long", c->registry, c->repository);
         return false;
     }
-    oci_resp r = {.body = body, .max = max};
+    oci_resp r = {.body = {.out = body, .max = max}};
     if (!oci_call(c, url, NULL, accept, &r, err, errlen))
         return false;
     if (ctype)
@@ -709,7 +692,7 @@ static bool push_blob(oci_ctx *c, const void *data, size_t len, const char *dige
     snprintf(url, sizeof url, "%s://%s/v2/%s/blobs/uploads/", scheme, c->registry,
              c->repository);
     wg_buf body = {0};
-    oci_resp r = {.body = &body, .max = TOKEN_MAX};
+    oci_resp r = {.body = {.out = &body, .max = TOKEN_MAX}};
     oci_send post = {.method = "POST"};
     bool ok = oci_call(c, url, &post, NULL, &r, err, errlen);
     if (ok && !r.location[0]) {
@@ -782,7 +765,7 @@ bool wg_oci_push(const char *registry, const char *repository, const char *tag,
     snprintf(url, sizeof url, "%s://%s/v2/%s/manifests/%s", c.o.insecure ? "http" : "https",
              registry, repository, tag);
     wg_buf body = {0};
-    oci_resp r = {.body = &body, .max = TOKEN_MAX};
+    oci_resp r = {.body = {.out = &body, .max = TOKEN_MAX}};
     oci_send put = {.method = "PUT",
                     .data = manifest,
                     .len = strlen(manifest),
