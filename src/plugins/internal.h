@@ -23,6 +23,10 @@ typedef struct wg_plugins_doc {
  * text Istio hands the plugin. Reports problems through r (whose path is
  * at pluginConfig); false when any was reported. */
 bool wg_plugins_config_to_json(reader *r, const node *cfg, char **out, size_t *out_len);
+/* The spec without pluginConfig as canonical JSON (keys sorted): two
+ * manifests with the same text differ in pluginConfig at most. False (out
+ * NULL) when the spec cannot be converted; it then matches nothing. */
+bool wg_plugins_spec_fingerprint(const node *spec, char **out);
 
 /* manifest.c / secret.c: one document whose kind was recognised; NULL
  * after reporting errors (or when a Secret is of an ignored type). Both

@@ -556,6 +556,7 @@ wg_manifest *wg_plugins_read_wasmplugin(reader *r, const node *root, wg_plugins_
         size_t saved = wg_config_reader_key(r, "spec");
         read_spec(r, spec, doc, m);
         wg_config_reader_restore(r, saved);
+        wg_plugins_spec_fingerprint(spec, &m->spec_json);
     }
     if (!m->file || !m->plugin_name || !m->plugin_config)
         if (r->nerrors == before)
@@ -592,6 +593,7 @@ void wg_plugins_manifest_free(wg_manifest *m)
     free(m->image_pull_secret);
     free(m->plugin_config);
     free(m->plugin_name);
+    free(m->spec_json);
     for (size_t i = 0; i < m->nenv; i++) {
         free(m->env[i].name);
         free(m->env[i].value);

@@ -346,3 +346,28 @@ bool wg_plugins_config_to_json(reader *r, const node *cfg, char **out, size_t *o
     *out_len = text.len - 1;
     return true;
 }
+
+bool wg_plugins_spec_fingerprint(const node *spec, char **out)
+{
+    *out = NULL;
+    /* Messages have nowhere to go: the caller reads the spec for real
+     * (and reports its errors) elsewhere. */
+    reader quiet;
+    wg_config_reader_init(&quiet, "", NULL, NULL);
+    conv c = {.r = &quiet};
+    json_t *root = spec ? convert(&c, spec, 0) : NULL;
+    if (!root || c.failed || !json_is_object(root)) {
+        json_decref(root);
+        return false;
+    }
+    json_object_del(root, "pluginConfig");
+    wg_buf text = {0};
+    bool ok = emit(&text, root) && wg_buf_append(&text, "", 1);
+    json_decref(root);
+    if (!ok) {
+        wg_buf_free(&text);
+        return false;
+    }
+    *out = (char *)text.data;
+    return true;
+}

@@ -133,7 +133,23 @@ typedef struct wg_manifest {
     size_t nenv;
     wg_manifest_match *match; /* empty: all traffic */
     size_t nmatch;
+
+    /* The spec without pluginConfig as canonical JSON, to tell what an
+     * edit changed (wg_manifest_compare); NULL when it could not be made. */
+    char *spec_json;
 } wg_manifest;
+
+/* What differs between two versions of a manifest, from the least to the
+ * most: live reload keeps the plugin's VMs when nothing changed, reuses
+ * its compiled module when only pluginConfig did, and fetches again (as
+ * the pull policy says) for anything else. */
+typedef enum wg_manifest_change {
+    WG_MANIFEST_UNCHANGED,
+    WG_MANIFEST_CONFIG_CHANGED, /* pluginConfig only */
+    WG_MANIFEST_CHANGED,
+} wg_manifest_change;
+
+wg_manifest_change wg_manifest_compare(const wg_manifest *before, const wg_manifest *after);
 
 /* A kubernetes.io/dockerconfigjson Secret, for imagePullSecret. */
 typedef struct wg_plugins_secret {
@@ -150,7 +166,16 @@ typedef struct wg_plugins_set {
     size_t nmanifests;
     wg_plugins_secret **secrets;
     size_t nsecrets;
+    /* What wg_plugins_load_dir could not read: the directory itself, or
+     * files with at least one invalid document (paths as loaded). Live
+     * reload keeps the plugins such files held at their last good version. */
+    bool dir_unreadable;
+    char **bad_files;
+    size_t nbad_files;
 } wg_plugins_set;
+
+/* True when the set's reading of `file` had errors. */
+bool wg_plugins_set_file_had_errors(const wg_plugins_set *set, const char *file);
 
 wg_plugins_set *wg_plugins_set_new(void);
 void wg_plugins_set_free(wg_plugins_set *set);

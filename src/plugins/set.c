@@ -31,7 +31,34 @@ void wg_plugins_set_free(wg_plugins_set *set)
     for (size_t i = 0; i < set->nsecrets; i++)
         wg_plugins_secret_free(set->secrets[i]);
     free(set->secrets);
+    for (size_t i = 0; i < set->nbad_files; i++)
+        free(set->bad_files[i]);
+    free(set->bad_files);
     free(set);
+}
+
+bool wg_plugins_set_file_had_errors(const wg_plugins_set *set, const char *file)
+{
+    for (size_t i = 0; set && i < set->nbad_files; i++)
+        if (strcmp(set->bad_files[i], file) == 0)
+            return true;
+    return false;
+}
+
+wg_manifest_change wg_manifest_compare(const wg_manifest *before, const wg_manifest *after)
+{
+    if (!before->spec_json || !after->spec_json || strcmp(before->spec_json, after->spec_json) != 0)
+        return WG_MANIFEST_CHANGED;
+    if (before->plugin_config_len != after->plugin_config_len ||
+        memcmp(before->plugin_config, after->plugin_config, before->plugin_config_len) != 0)
+        return WG_MANIFEST_CONFIG_CHANGED;
+    /* HOST variables are read from the proxy's environment at load. */
+    if (before->nenv != after->nenv)
+        return WG_MANIFEST_CHANGED;
+    for (size_t i = 0; i < before->nenv; i++)
+        if (strcmp(before->env[i].pair, after->env[i].pair) != 0)
+            return WG_MANIFEST_CHANGED;
+    return WG_MANIFEST_UNCHANGED;
 }
 
 const wg_manifest *wg_plugins_find(const wg_plugins_set *set, const char *ns, const char *name)
@@ -334,6 +361,7 @@ size_t wg_plugins_load_dir(wg_plugins_set *set, const char *dir, wg_buf *errors,
 {
     DIR *d = opendir(dir);
     if (!d) {
+        set->dir_unreadable = true;
         if (errors)
             wg_buf_appendf(errors, "%s: cannot open the directory: %s\n", dir, strerror(errno));
         return 1;
@@ -364,9 +392,12 @@ size_t wg_plugins_load_dir(wg_plugins_set *set, const char *dir, wg_buf *errors,
             nerrors++;
         } else {
             struct stat st;
+            size_t bad = 0;
             if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-                nerrors += wg_plugins_load_file(set, path, errors, warnings);
-            free(path);
+                bad = wg_plugins_load_file(set, path, errors, warnings);
+            nerrors += bad;
+            if (!bad || !push((void ***)&set->bad_files, &set->nbad_files, path))
+                free(path);
         }
         free(names[i]);
     }

@@ -783,6 +783,13 @@ static void test_load_dir(void **state)
     assert_has_line(e, line);
     assert_int_equal(set->nmanifests, 1);
     assert_string_equal(set->manifests[0]->name, "b");
+    /* Live reload keeps what bad files held: they are recorded. */
+    assert_false(set->dir_unreadable);
+    assert_int_equal(set->nbad_files, 2);
+    snprintf(line, sizeof line, "%s/c.yaml", dir);
+    assert_true(wg_plugins_set_file_had_errors(set, line));
+    snprintf(line, sizeof line, "%s/b.yaml", dir);
+    assert_false(wg_plugins_set_file_had_errors(set, line));
     snprintf(line, sizeof line,
              "%s/b.yaml:1:1: warning: document 1 (default/b): spec.imagePullSecret: no Secret "
              "default/creds in %s: fetching this module will fail",
@@ -816,8 +823,40 @@ static void test_load_dir(void **state)
     assert_int_equal(wg_plugins_load_dir(set, "/nonexistent-dir", &errors, NULL), 1);
     e = take(&errors);
     assert_non_null(strstr(e, "/nonexistent-dir: cannot open the directory"));
+    assert_true(set->dir_unreadable);
     free(e);
     wg_plugins_set_free(set);
+}
+
+/* What an edit changed decides what live reload does with the plugin. */
+static void test_compare(void **state)
+{
+    (void)state;
+    parsed a = parse_one(HEAD("a") "spec:\n  url: oci://r.io/a:1\n  pluginConfig: {x: 1}\n");
+    const wg_manifest *ma = a.set->manifests[0];
+    assert_non_null(ma->spec_json);
+    assert_int_equal(wg_manifest_compare(ma, ma), WG_MANIFEST_UNCHANGED);
+
+    /* Same spec written differently (key order, flow style, quoting). */
+    parsed same =
+        parse_one(HEAD("a") "spec:\n  pluginConfig:\n    x: 1\n  url: \"oci://r.io/a:1\"\n");
+    assert_int_equal(wg_manifest_compare(ma, same.set->manifests[0]), WG_MANIFEST_UNCHANGED);
+
+    parsed cfg = parse_one(HEAD("a") "spec:\n  url: oci://r.io/a:1\n  pluginConfig: {x: 2}\n");
+    assert_int_equal(wg_manifest_compare(ma, cfg.set->manifests[0]), WG_MANIFEST_CONFIG_CHANGED);
+
+    parsed url = parse_one(HEAD("a") "spec:\n  url: oci://r.io/a:2\n  pluginConfig: {x: 1}\n");
+    assert_int_equal(wg_manifest_compare(ma, url.set->manifests[0]), WG_MANIFEST_CHANGED);
+
+    parsed prio = parse_one(
+        HEAD("a") "spec:\n  url: oci://r.io/a:1\n  pluginConfig: {x: 1}\n  priority: 5\n");
+    assert_int_equal(wg_manifest_compare(ma, prio.set->manifests[0]), WG_MANIFEST_CHANGED);
+
+    parsed_free(&a);
+    parsed_free(&same);
+    parsed_free(&cfg);
+    parsed_free(&url);
+    parsed_free(&prio);
 }
 
 static void test_looks_like_manifests(void **state)
@@ -1085,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_pull_policy),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_load_dir),
+        cmocka_unit_test(test_compare),
         cmocka_unit_test(test_looks_like_manifests),
         cmocka_unit_test(test_selection_namespace_and_labels),
         cmocka_unit_test(test_selection_target_refs),
