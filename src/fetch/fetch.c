@@ -28,11 +28,38 @@ int64_t wg_fetch_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void wg_fetch_sleep_ms(int64_t ms)
+bool wg_fetch_cancelled(const atomic_bool *cancel)
 {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    return cancel && atomic_load(cancel);
+}
+
+bool wg_fetch_sleep_ms(int64_t ms, const atomic_bool *cancel)
+{
+    /* In slices, so that a cancellation is seen within 50 ms. */
+    while (ms > 0 && !wg_fetch_cancelled(cancel)) {
+        int64_t slice = ms < 50 ? ms : 50;
+        struct timespec ts = {0, (long)slice * 1000000};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        ms -= slice;
+    }
+    return !wg_fetch_cancelled(cancel);
+}
+
+static int on_progress(void *cancel, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return wg_fetch_cancelled(cancel) ? 1 : 0; /* non-zero aborts the transfer */
+}
+
+void wg_fetch_curl_cancel(void *curl, const atomic_bool *cancel)
+{
+    if (!cancel)
+        return;
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)cancel);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 }
 
 size_t wg_fetch_sink_write(char *p, size_t size, size_t nmemb, void *sink)
@@ -105,6 +132,7 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)o->max_redirects);
     }
+    wg_fetch_curl_cancel(h, o->cancel);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 
@@ -164,13 +192,20 @@ static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body,
         attempt_result r = http_attempt(url, o, (long)left, body, err, errlen);
         if (r == ATTEMPT_OK)
             return true;
+        if (wg_fetch_cancelled(o->cancel)) {
+            wg_fetch_err(err, errlen, "%s: cancelled", url);
+            return false;
+        }
         if (r == ATTEMPT_FAIL || attempt >= o->max_attempts)
             break;
         if (wg_fetch_now_ms() + delay >= deadline)
             break;
         WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
                  o->max_attempts, delay);
-        wg_fetch_sleep_ms(delay);
+        if (!wg_fetch_sleep_ms(delay, o->cancel)) {
+            wg_fetch_err(err, errlen, "%s: cancelled", url);
+            return false;
+        }
         delay *= 2;
     }
     if (attempt > 1 && err) {

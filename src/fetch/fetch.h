@@ -30,6 +30,7 @@
 
 #include "base/base.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,6 +138,9 @@ typedef struct wg_fetch_options {
     long backoff_ms;
     /* Skip TLS certificate and host name verification. */
     bool insecure;
+    /* When set and it becomes true (from any thread), the fetch stops
+     * soon with the error "cancelled" (a proxy shutting down). */
+    const atomic_bool *cancel;
 } wg_fetch_options;
 
 /* Fetches a module from file://PATH (PATH as written, so file:///abs/path),
@@ -194,6 +198,7 @@ typedef struct wg_oci_options {
      * connection errors, timeouts and 5xx other than 501/505/511. */
     int max_attempts;
     long backoff_ms;
+    const atomic_bool *cancel; /* as wg_fetch_options */
     /* Output, may be NULL: how wg_fetch_oci ended. */
     wg_fetch_result *result_out;
 } wg_oci_options;
@@ -266,8 +271,9 @@ typedef struct wg_fetch_request {
     /* Skip TLS verification; for OCI also allows plain HTTP after one
      * failed https try. */
     bool insecure;
-    long timeout_ms;  /* 0: default */
-    size_t max_bytes; /* 0: default */
+    long timeout_ms;           /* 0: default */
+    size_t max_bytes;          /* 0: default */
+    const atomic_bool *cancel; /* as wg_fetch_options; may be NULL */
     /* OCI: receives the manifest digest when the image was fetched (left
      * alone on a cache hit). May be NULL. */
     char *manifest_digest_out; /* WG_OCI_DIGEST_LEN bytes */

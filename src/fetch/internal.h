@@ -23,7 +23,12 @@ size_t wg_fetch_sink_write(char *p, size_t size, size_t nmemb, void *sink);
 
 /* Shared by the http(s) and OCI sources (fetch.c). */
 int64_t wg_fetch_now_ms(void); /* CLOCK_MONOTONIC */
-void wg_fetch_sleep_ms(int64_t ms);
+/* Sleeps ms, or less when *cancel (may be NULL) becomes true: returns
+ * false then. */
+bool wg_fetch_sleep_ms(int64_t ms, const atomic_bool *cancel);
+/* Makes the transfer stop when *cancel (may be NULL) becomes true. */
+void wg_fetch_curl_cancel(void *curl, const atomic_bool *cancel);
+bool wg_fetch_cancelled(const atomic_bool *cancel);
 /* 5xx other than 501, 505 and 511. */
 bool wg_fetch_retryable_status(long code);
 /* Connection errors, timeouts, empty or partial replies (a CURLcode). */

@@ -56,6 +56,7 @@ static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out
         .timeout_ms = rq->timeout_ms,
         .max_bytes = rq->max_bytes,
         .insecure = rq->insecure,
+        .cancel = rq->cancel,
     };
     if (!wg_fetch_url(rq->url, &opt, out, err, errlen)) {
         *result = WG_FETCH_DOWNLOAD_FAILURE;
@@ -104,6 +105,7 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         .skip_tls_verify = rq->insecure,
         .timeout_ms = rq->timeout_ms,
         .max_bytes = rq->max_bytes,
+        .cancel = rq->cancel,
         .result_out = result,
     };
     const char *ref = rq->digest ? rq->digest : rq->tag ? rq->tag : "latest";

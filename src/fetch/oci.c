@@ -138,6 +138,7 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
      * and the Authorization header when the host changes. */
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)WG_FETCH_DEFAULT_MAX_REDIRECTS);
+    wg_fetch_curl_cancel(h, c->o.cancel);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->o.skip_tls_verify ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->o.skip_tls_verify ? 0L : 2L);
     if (send_basic && c->o.username) {
@@ -185,12 +186,19 @@ static bool oci_request(oci_ctx *c, const char *url, const oci_send *send, const
         try_result t = oci_try(c, url, send, accept, send_basic, r, (long)left, err, errlen);
         if (t == TRY_OK)
             return true;
+        if (wg_fetch_cancelled(c->o.cancel)) {
+            wg_fetch_err(err, errlen, "%s: cancelled", url);
+            return false;
+        }
         if (t == TRY_FAIL || attempt >= c->o.max_attempts ||
             wg_fetch_now_ms() + delay >= c->deadline)
             break;
         WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
                  c->o.max_attempts, delay);
-        wg_fetch_sleep_ms(delay);
+        if (!wg_fetch_sleep_ms(delay, c->o.cancel)) {
+            wg_fetch_err(err, errlen, "%s: cancelled", url);
+            return false;
+        }
         delay *= 2;
     }
     if (attempt > 1 && err) {
