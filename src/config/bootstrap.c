@@ -567,6 +567,7 @@ static void read_plugins(reader *r, wg_config *c, const node *root)
                                        "max_module_bytes",
                                        "cache_max_bytes",
                                        "cache_unused_ttl_s",
+                                       "watch",
                                        NULL};
     const node *m = read_section(r, root, "plugins", keys);
     if (!m)
@@ -621,6 +622,7 @@ static void read_plugins(reader *r, wg_config *c, const node *root)
     wg_config_read_size(r, m, "max_module_bytes", false, 8, 1ull << 32, &p->max_module_bytes);
     wg_config_read_size(r, m, "cache_max_bytes", false, 0, 1ull << 50, &p->cache_max_bytes);
     read_u64(r, m, "cache_unused_ttl_s", 0, 10ll * 365 * 86400, &p->cache_unused_ttl_s);
+    wg_config_read_bool(r, m, "watch", false, &p->watch);
     wg_config_reader_restore(r, saved);
 }
 
@@ -730,6 +732,7 @@ static wg_config *config_new(void)
         .max_module_bytes = WG_CONFIG_DEFAULT_MAX_MODULE_BYTES,
         .cache_max_bytes = WG_CONFIG_DEFAULT_CACHE_MAX_BYTES,
         .cache_unused_ttl_s = WG_CONFIG_DEFAULT_CACHE_UNUSED_TTL_S,
+        .watch = true,
     };
     return c;
 }

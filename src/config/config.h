@@ -133,6 +133,7 @@ typedef struct wg_config_plugins {
     uint64_t max_module_bytes;     /* a larger module is an error */
     uint64_t cache_max_bytes;      /* 0: no limit */
     uint64_t cache_unused_ttl_s;   /* 0: never expire */
+    bool watch;                    /* reload when the manifests directory changes */
 } wg_config_plugins;
 
 typedef struct wg_config {

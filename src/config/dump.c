@@ -170,6 +170,7 @@ bool wg_config_dump_json(const wg_config *c, wg_buf *out)
         put(plugins, "max_module_bytes", json_integer((json_int_t)p->max_module_bytes), &ok);
         put(plugins, "cache_max_bytes", json_integer((json_int_t)p->cache_max_bytes), &ok);
         put(plugins, "cache_unused_ttl_s", json_integer((json_int_t)p->cache_unused_ttl_s), &ok);
+        put(plugins, "watch", json_boolean(p->watch), &ok);
     } else {
         json_decref(regs);
     }

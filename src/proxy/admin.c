@@ -330,35 +330,30 @@ static void handle_prometheus(admin_conn *c)
 }
 
 /* Reads the plugin's status on every worker, as the workers published it
- * (wg_vmhost_publish: under each vmhost's lock, never the slots
- * themselves, which belong to the worker threads). */
+ * (wg_vmhost_publish, under the plugin's lock: the slots themselves belong
+ * to the worker threads). */
 typedef struct plugin_status {
     uint32_t failed_workers;
     uint64_t restarts;
     char error[320];
 } plugin_status;
 
-static void plugin_status_read(const wg_proxy *p, const wg_plugin *pl, plugin_status *st)
+static void plugin_status_read(wg_plugin *pl, plugin_status *st)
 {
     memset(st, 0, sizeof *st);
     if (pl->load_error)
         snprintf(st->error, sizeof st->error, "%s", pl->load_error);
-    if (!p->workers)
-        return;
-    for (uint32_t i = 0; i < p->nworkers; i++) {
-        wg_worker *w = p->workers[i];
-        if (!w || !w->vmhosts)
-            continue;
-        wg_vmhost *h = &w->vmhosts[pl->index];
-        uv_mutex_lock(&h->status_lock);
-        st->restarts += h->status_reloads;
-        if (h->status_failed) {
+    uv_mutex_lock(&pl->status_lock);
+    for (uint32_t i = 0; i < pl->nstatus; i++) {
+        const wg_plugin_worker_status *ws = &pl->status[i];
+        st->restarts += ws->reloads;
+        if (ws->failed) {
             st->failed_workers++;
             if (!st->error[0])
-                snprintf(st->error, sizeof st->error, "%s", h->status_error);
+                snprintf(st->error, sizeof st->error, "%s", ws->error);
         }
-        uv_mutex_unlock(&h->status_lock);
     }
+    uv_mutex_unlock(&pl->status_lock);
 }
 
 static const char *plugin_state(const wg_plugin *pl, const plugin_status *st, uint32_t nworkers)
@@ -379,15 +374,15 @@ static void write_plugin_common(wg_buf *b, const wg_plugin *pl)
     json_str(b, m ? m->namespace : NULL);
 }
 
-/* The listeners whose chain includes the plugin, and where. */
-static void write_plugin_listeners(wg_buf *b, const wg_proxy *p, const wg_plugin *pl)
+/* The listeners whose chain includes the snapshot's plugin i, and where. */
+static void write_plugin_listeners(wg_buf *b, const wg_proxy *p, const wg_snapshot *snap, size_t i)
 {
     wg_buf_append(b, "[", 1);
     bool first = true;
-    for (size_t l = 0; p->chains && l < p->config->nlisteners; l++) {
-        const wg_chain *ch = &p->chains[l];
+    for (size_t l = 0; l < snap->nchains; l++) {
+        const wg_chain *ch = &snap->chains[l];
         for (size_t k = 0; k < ch->n; k++) {
-            if (ch->plugins[k] != pl)
+            if (ch->index[k] != i)
                 continue;
             if (!first)
                 wg_buf_append(b, ",", 1);
@@ -414,9 +409,18 @@ static void handle_config_dump(admin_conn *c)
     wg_buf_append_str(&b, "{\"bootstrap\":");
     wg_buf_append(&b, cfg.data, cfg.len);
     wg_buf_free(&cfg);
+    /* The snapshot published, and the one each worker runs (they differ
+     * for the moment between a reload's publication and its adoption). */
+    const wg_snapshot *snap = p->snapshot;
+    wg_buf_appendf(&b, ",\"plugins_snapshot\":{\"version\":%llu,\"workers\":[",
+                   (unsigned long long)snap->version);
+    for (uint32_t i = 0; p->workers && i < p->nworkers; i++)
+        wg_buf_appendf(&b, "%s%llu", i ? "," : "",
+                       (unsigned long long)atomic_load(&p->workers[i]->adopted_version));
+    wg_buf_append_str(&b, "]}");
     wg_buf_append_str(&b, ",\"plugins\":[");
-    for (size_t i = 0; i < p->nplugins; i++) {
-        const wg_plugin *pl = p->plugins[i];
+    for (size_t i = 0; i < snap->nplugins; i++) {
+        const wg_plugin *pl = snap->plugins[i];
         const wg_manifest *m = pl->manifest;
         if (i)
             wg_buf_append(&b, ",", 1);
@@ -445,8 +449,10 @@ static void handle_config_dump(admin_conn *c)
         json_str(&b, pl->module ? "loaded" : "failed");
         json_key(&b, "error", false);
         json_str(&b, pl->load_error);
+        json_key(&b, "update_error", false);
+        json_str(&b, snap->update_errors[i]);
         json_key(&b, "listeners", false);
-        write_plugin_listeners(&b, p, pl);
+        write_plugin_listeners(&b, p, snap, i);
         wg_buf_append(&b, "}", 1);
     }
     wg_buf_append_str(&b, "]}");
@@ -460,10 +466,11 @@ static void handle_plugins(admin_conn *c)
     wg_buf b;
     wg_buf_init(&b);
     wg_buf_append(&b, "[", 1);
-    for (size_t i = 0; i < p->nplugins; i++) {
-        const wg_plugin *pl = p->plugins[i];
+    const wg_snapshot *snap = p->snapshot;
+    for (size_t i = 0; i < snap->nplugins; i++) {
+        wg_plugin *pl = snap->plugins[i];
         plugin_status st;
-        plugin_status_read(p, pl, &st);
+        plugin_status_read(pl, &st);
         if (i)
             wg_buf_append(&b, ",", 1);
         wg_buf_append(&b, "{", 1);
@@ -472,6 +479,11 @@ static void handle_plugins(admin_conn *c)
         json_str(&b, plugin_state(pl, &st, p->nworkers));
         json_key(&b, "error", false);
         json_str(&b, st.error[0] ? st.error : NULL);
+        /* A newer manifest that failed while this version keeps serving. */
+        json_key(&b, "update_error", false);
+        json_str(&b, snap->update_errors[i]);
+        json_key(&b, "module_sha256", false);
+        json_str(&b, pl->sha256[0] ? pl->sha256 : NULL);
         json_key(&b, "failed_workers", false);
         wg_buf_appendf(&b, "%u", st.failed_workers);
         json_key(&b, "restarts", false);

@@ -3,7 +3,8 @@
  *
  * Files:
  *   proxy.c     start-up, signals, drain, the main loop
- *   plugins.c   the plugin chain: manifests -> modules -> per-listener chains
+ *   plugins.c   plugins and snapshots: per-listener chains, publication
+ *   reload.c    live reload: watch the manifests, load in the background
  *   modules.c   a manifest's module bytes: file, or http(s)/oci via the cache
  *   worker.c    worker threads, listeners, the plugins' per-worker host side
  *   conn.c      downstream connections: parsing, one stream at a time
@@ -31,42 +32,111 @@
 
 /* ---- plugins (plugins.c) ------------------------------------------------------ */
 
-/* One plugin from a manifest: immutable after start-up, shared by every
- * worker. A plugin whose module could not be loaded has module NULL and
+/* One reading of the manifests directory. Plugins made from it keep it
+ * alive (their manifest lives in it). Reference-counted: any thread. */
+typedef struct wg_manifests {
+    atomic_uint refs;
+    wg_plugins_set *set;
+} wg_manifests;
+
+wg_manifests *wg_manifests_new(wg_plugins_set *set); /* takes set; refs = 1 */
+wg_manifests *wg_manifests_retain(wg_manifests *m);
+void wg_manifests_release(wg_manifests *m);
+
+/* A plugin's VM state on one worker, as that worker last published it
+ * (wg_vmhost_publish), for the admin server. */
+typedef struct wg_plugin_worker_status {
+    bool failed;
+    uint32_t reloads;
+    char error[320];
+} wg_plugin_worker_status;
+
+/* One version of a plugin: a manifest and its compiled module. Immutable
+ * once made, shared by every snapshot that lists it and by every worker's
+ * VM of it; reference-counted (any thread; freed by the last release). A
+ * plugin whose module could not be had or started has module NULL and
  * load_error set; its failStrategy then decides (FAIL_OPEN skips it, the
- * others deny its traffic). */
+ * others deny its traffic with 403). */
 typedef struct wg_plugin {
+    atomic_uint refs;
     char *key;               /* "namespace/name" */
+    wg_manifests *from;      /* holds the manifest */
     const wg_manifest *manifest;
     pw_module *module;
-    pw_plugin_config config; /* strings borrowed from the manifest/config */
+    pw_plugin_config config; /* strings borrowed from the manifest and key */
     const char **env;        /* the WASI environ of the plugin */
     char *load_error;
     char sha256[65];         /* of the module bytes; "" when none was had */
-    size_t index;            /* in wg_proxy.plugins */
-    /* metrics */
+    /* metrics (per key: every version of a plugin counts in the same ones) */
     wg_metric *traps;
     wg_metric *reloads;
     wg_metric *callback_us;  /* histogram: microseconds in the plugin per stream */
     wg_metric *failed;       /* gauge: VMs failed (per worker count) */
+    /* written by the workers, read by the admin server */
+    uv_mutex_t status_lock;
+    wg_plugin_worker_status *status; /* one per worker */
+    uint32_t nstatus;
 } wg_plugin;
 
-/* The plugins that apply to one listener, in chain order. */
+/* Makes a plugin for manifest m of `from` with no module yet (the caller
+ * sets module/sha256 or load_error). NULL when out of memory. */
+wg_plugin *wg_plugin_new(wg_proxy *p, wg_manifests *from, const wg_manifest *m);
+wg_plugin *wg_plugin_retain(wg_plugin *pl);
+void wg_plugin_release(wg_plugin *pl);
+
+/* The plugins that apply to one listener, in chain order: positions in
+ * the snapshot's plugins. */
 typedef struct wg_chain {
-    wg_plugin **plugins;
+    size_t *index;
     size_t n;
 } wg_chain;
 
-bool wg_plugins_load(wg_proxy *p, wg_buf *errors);
-void wg_plugins_unload(wg_proxy *p);
+/* What the workers run: the plugins of one reload, in order, and each
+ * listener's chain. Immutable, reference-counted (any thread). A stream
+ * keeps the snapshot it started with until it ends, so a reload never
+ * changes the chain under a request in flight. */
+typedef struct wg_snapshot {
+    atomic_uint refs;
+    uint64_t version;        /* 1 for the first, +1 per publication */
+    wg_plugin **plugins;     /* each retained */
+    char **update_errors;    /* per plugin: why a newer manifest is not serving, or NULL */
+    size_t nplugins;
+    wg_chain *chains;        /* one per listener */
+    size_t nchains;
+} wg_snapshot;
+
+/* Takes over plugins[] (references included) and update_errors[]; builds
+ * the chains. NULL when out of memory (everything given is released). */
+wg_snapshot *wg_snapshot_new(wg_proxy *p, wg_plugin **plugins, char **update_errors, size_t n);
+wg_snapshot *wg_snapshot_retain(wg_snapshot *s);
+void wg_snapshot_release(wg_snapshot *s);
+/* Main thread: makes snap the current one (taking the caller's reference)
+ * and hands it to every worker. */
+void wg_snapshot_publish(wg_proxy *p, wg_snapshot *snap);
 
 /* Replaces out's content with the module of m (modules.c): read from its
  * file, or fetched over http(s) or from an OCI registry through the module
  * cache (opened on first use into p->cache), honouring sha256 and the pull
- * policy. Blocks for up to plugins.fetch_timeout_ms. False with why filled
- * (naming the URL) when the module cannot be had. */
-bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why,
-                       size_t whylen);
+ * policy; imagePullSecret is looked up in `set`. Blocks for up to
+ * plugins.fetch_timeout_ms: call it from the reload's background thread,
+ * never a worker. False with why filled (naming the URL) when the module
+ * cannot be had. */
+bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, wg_buf *out,
+                       char *why, size_t whylen);
+
+/* ---- live reload (reload.c) -------------------------------------------------------- */
+
+/* Reads the manifests and publishes the first snapshot, running the main
+ * loop until it is ready (fetches happen on a background thread even
+ * then). False only when out of memory. */
+bool wg_reload_initial(wg_proxy *p, wg_buf *errors);
+/* Starts watching the manifests directory (and SIGHUP). */
+bool wg_reload_watch(wg_proxy *p, wg_buf *errors);
+/* Stops watching and cancels fetches in flight; a round in flight
+ * finishes and its result is dropped. */
+void wg_reload_stop(wg_proxy *p);
+/* Asks for a round now (coalesced with one already running). */
+void wg_reload_request(wg_proxy *p, const char *why);
 
 /* ---- the process --------------------------------------------------------------- */
 
@@ -87,6 +157,9 @@ typedef struct wg_proxy_metrics {
     wg_metric *fetch_ms;           /* histogram: milliseconds per remote fetch */
     wg_metric *cache_entries;      /* gauge: modules in the cache */
     wg_metric *conversions[3];     /* success, fetch_failure, compile_failure */
+    /* live reload */
+    wg_metric *reload_rounds[2];   /* result="success", result="failure" (not read) */
+    wg_metric *snapshot_version;   /* gauge: the published snapshot's version */
 } wg_proxy_metrics;
 
 enum { WG_CONVERSION_OK, WG_CONVERSION_FETCH_FAILURE, WG_CONVERSION_COMPILE_FAILURE };
@@ -95,11 +168,11 @@ struct wg_proxy {
     const wg_config *config;
     wg_stats *stats;
     wg_proxy_metrics m;
-    wg_plugins_set *manifests;
-    struct wg_cache *cache;      /* the module cache, NULL until a fetch needs it */
-    wg_plugin **plugins;
-    size_t nplugins;
-    wg_chain *chains;            /* one per listener */
+    struct wg_cache *cache;      /* the module cache, NULL until a fetch needs it;
+                                    used by one reload round at a time */
+    wg_snapshot *snapshot;       /* the plugins published (main thread) */
+    atomic_bool stopping_fetches; /* shutting down: fetches in flight give up */
+    struct wg_reloader *reloader;
     wg_worker **workers;
     uint32_t nworkers;
     uv_loop_t loop;              /* the main thread's */
@@ -119,28 +192,42 @@ void wg_metrics_count_response(wg_proxy *p, int status);
 
 /* ---- workers (worker.c) ------------------------------------------------------------ */
 
-/* The host side of one plugin on one worker: the pw_host_ops `host`. */
+/* The host side of one plugin version on one worker: the pw_host_ops
+ * `host`, owning the VM slot. Worker thread only; reference-counted by
+ * the vmsets that list it and the HTTP calls in flight; at zero its VM is
+ * freed (and it, once its timer has closed). */
 typedef struct wg_vmhost {
+    int refs;
     wg_worker *worker;
-    wg_plugin *plugin;
-    pw_slot *slot;
+    wg_plugin *plugin;           /* retained */
+    pw_slot *slot;               /* NULL when the plugin has no module */
     uv_timer_t tick;
     bool tick_armed;
     atomic_bool queue_pending;
-    /* The slot's state as last published (worker thread only)... */
+    /* The slot's state as last published (wg_vmhost_publish). */
     bool seen_failed;
     uint32_t seen_reloads;
-    /* ...and as published for other threads (the admin server): the slot
-     * itself belongs to the worker and may change under a reader. */
-    uv_mutex_t status_lock;
-    bool status_failed;
-    uint32_t status_reloads;
-    char status_error[320];
+    struct wg_vmhost *next, *prev; /* every live vmhost of the worker */
 } wg_vmhost;
 
-/* Worker thread: publishes the slot's state if it changed (and counts
- * failures and reloads in the plugin's metrics). */
+/* Worker thread: publishes the slot's state if it changed (into the
+ * plugin's status for this worker, and its metrics). */
 void wg_vmhost_publish(wg_vmhost *h);
+void wg_vmhost_retain(wg_vmhost *h);
+void wg_vmhost_release(wg_vmhost *h);
+
+/* The VMs one worker runs for one snapshot: hosts[i] for the snapshot's
+ * plugin i (NULL when that plugin has no module). A plugin unchanged
+ * between two snapshots keeps its vmhost, so its VM and state carry on.
+ * Worker thread only; reference-counted by the streams that started on it
+ * and by the worker while it is current. */
+typedef struct wg_vmset {
+    int refs;
+    wg_snapshot *snapshot;       /* retained */
+    wg_vmhost **hosts;           /* each retained */
+} wg_vmset;
+
+void wg_vmset_release(wg_vmset *v);
 
 typedef struct wg_upconn wg_upconn;
 
@@ -162,7 +249,11 @@ struct wg_worker {
     uv_async_t wake;             /* queue notifications, drain, stop */
     uv_tcp_t *listeners;         /* one per configured listener */
     bool *listening;
-    wg_vmhost *vmhosts;          /* one per plugin */
+    wg_vmset *vmset;             /* the current one; streams keep theirs */
+    wg_vmhost *hosts;            /* every live vmhost (for queue wake-ups) */
+    uv_mutex_t pending_lock;
+    wg_snapshot *pending;        /* published, not yet adopted (under the lock) */
+    atomic_uint_fast64_t adopted_version; /* the snapshot version in use, for /config_dump */
     wg_upcluster *clusters;      /* one per configured cluster */
     wg_conn *conns;              /* live downstream connections */
     uint32_t nconns;
@@ -233,7 +324,8 @@ void wg_conn_update_reading(wg_conn *c);
 typedef struct wg_filter {
     wg_stream *stream;
     size_t index;
-    wg_vmhost *host;
+    wg_plugin *plugin;
+    wg_vmhost *host;             /* NULL when the plugin has no module */
     pw_stream *ps;               /* NULL when skipped */
     bool skipped;
     bool body_eos_req, body_eos_resp;   /* saw end_of_stream in its body callback */
@@ -252,6 +344,7 @@ typedef enum wg_stream_wait {
 struct wg_stream {
     wg_conn *conn;
     wg_worker *worker;
+    wg_vmset *vmset;             /* retained: the plugins it started with */
     const wg_chain *chain;
     wg_filter *filters;
     size_t nfilters;

@@ -16,6 +16,15 @@
  *   wasmgate_wasm_cache_entries                                     gauge
  *   wasmgate_wasm_config_conversions_total{result=...}              counter
  *       success, fetch_failure, compile_failure (one per plugin load)
+ *   wasmgate_plugins_reloads_total{result="success"|"failure"}      counter
+ *       reload rounds: published (or nothing changed), or the manifests
+ *       directory could not be read
+ *   wasmgate_plugins_snapshot_version                               gauge
+ * Per plugin (plugins.c, reload.c), labelled plugin="namespace/name":
+ *   wasmgate_plugin_traps_total, wasmgate_plugin_reloads_total,
+ *   wasmgate_plugin_callback_microseconds, wasmgate_plugin_vms_failed,
+ *   wasmgate_plugin_update_failures_total (a new version failed while the
+ *   last good one kept serving)
  *
  * Every metric is created at start-up, so each series is exported (at 0)
  * before its first event. A metric whose creation failed stays NULL; the
@@ -82,9 +91,9 @@ void wg_metrics_init(wg_proxy *p)
     for (int r = 0; r < 5; r++) {
         char labels[64];
         snprintf(labels, sizeof labels, "result=\"%s\"", wg_fetch_result_name((wg_fetch_result)r));
-        p->m.remote_fetches[r] = make(p, WG_METRIC_COUNTER, "wasmgate_wasm_remote_fetches_total",
-                                      "Module fetches from http(s) servers and OCI registries",
-                                      labels);
+        p->m.remote_fetches[r] =
+            make(p, WG_METRIC_COUNTER, "wasmgate_wasm_remote_fetches_total",
+                 "Module fetches from http(s) servers and OCI registries", labels);
     }
     p->m.fetch_ms = make(p, WG_METRIC_HISTOGRAM, "wasmgate_wasm_remote_fetch_milliseconds",
                          "Duration of module fetches, retries included", NULL);
@@ -94,10 +103,15 @@ void wg_metrics_init(wg_proxy *p)
     for (int i = 0; i < 3; i++) {
         char labels[48];
         snprintf(labels, sizeof labels, "result=\"%s\"", conv[i]);
-        p->m.conversions[i] =
-            make(p, WG_METRIC_COUNTER, "wasmgate_wasm_config_conversions_total",
-                 "Plugin loads: module had and compiled, or why not", labels);
+        p->m.conversions[i] = make(p, WG_METRIC_COUNTER, "wasmgate_wasm_config_conversions_total",
+                                   "Plugin loads: module had and compiled, or why not", labels);
     }
+    p->m.reload_rounds[0] = make(p, WG_METRIC_COUNTER, "wasmgate_plugins_reloads_total",
+                                 "Reloads of the WasmPlugin manifests", "result=\"success\"");
+    p->m.reload_rounds[1] = make(p, WG_METRIC_COUNTER, "wasmgate_plugins_reloads_total",
+                                 "Reloads of the WasmPlugin manifests", "result=\"failure\"");
+    p->m.snapshot_version = make(p, WG_METRIC_GAUGE, "wasmgate_plugins_snapshot_version",
+                                 "Version of the plugins snapshot published to the workers", NULL);
 }
 
 void wg_metrics_count_response(wg_proxy *p, int status)

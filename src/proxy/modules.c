@@ -2,10 +2,9 @@
  * modules.c - the bytes of a manifest's module: read from a file, or fetched
  * over http(s) or from an OCI registry through the module cache.
  *
- * This runs at start-up, before the workers exist, one plugin after the
- * other; each fetch is bounded by plugins.fetch_timeout_ms. A plugin whose
- * module cannot be had is reported by the caller as failed to load, and its
- * failStrategy decides what its traffic gets.
+ * This runs on the reload's background thread (reload.c), one plugin after
+ * the other; each fetch is bounded by plugins.fetch_timeout_ms. A plugin
+ * whose module cannot be had is reported by the caller.
  *
  * Which copy is used, and what sha256 means for each scheme, is the fetch
  * layer's wg_fetch_module; this file maps a manifest onto it: the pull
@@ -51,21 +50,20 @@ static void url_host(const char *url, char *host, size_t hostlen)
 
 /* The pull secret's credentials for the registry: 1 found, 0 anonymous,
  * -1 error (why filled). */
-static int pull_credentials(wg_proxy *p, const wg_manifest *m, char **user, char **pass,
-                            char *why, size_t whylen)
+static int pull_credentials(const wg_plugins_set *set, const wg_manifest *m, char **user,
+                            char **pass, char *why, size_t whylen)
 {
     if (!m->image_pull_secret)
         return 0;
-    const wg_plugins_secret *s =
-        wg_plugins_find_secret(p->manifests, m->namespace, m->image_pull_secret);
+    const wg_plugins_secret *s = wg_plugins_find_secret(set, m->namespace, m->image_pull_secret);
     if (!s) {
         snprintf(why, whylen, "imagePullSecret \"%s\" not found in namespace \"%s\"",
                  m->image_pull_secret, m->namespace);
         return -1;
     }
     char err[256];
-    int r = wg_oci_credentials_from_dockerconfig(s->docker_config, m->url.registry, user, pass,
-                                                 err, sizeof err);
+    int r = wg_oci_credentials_from_dockerconfig(s->docker_config, m->url.registry, user, pass, err,
+                                                 sizeof err);
     if (r < 0)
         snprintf(why, whylen, "imagePullSecret \"%s\": %s", m->image_pull_secret, err);
     if (r == 0)
@@ -75,8 +73,8 @@ static int pull_credentials(wg_proxy *p, const wg_manifest *m, char **user, char
     return r;
 }
 
-static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, char *why,
-                  size_t whylen)
+static bool fetch(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, wg_buf *out,
+                  char *hex, char *why, size_t whylen)
 {
     const wg_config *c = p->config;
     const wg_manifest_url *u = &m->url;
@@ -85,6 +83,7 @@ static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, cha
         .always = wg_manifest_effective_pull_policy(m) == WG_MANIFEST_PULL_ALWAYS,
         .timeout_ms = c->plugins.fetch_timeout_ms,
         .max_bytes = (size_t)c->plugins.max_module_bytes,
+        .cancel = &p->stopping_fetches,
     };
     char *user = NULL, *pass = NULL;
     if (u->scheme == WG_MANIFEST_SCHEME_OCI) {
@@ -93,7 +92,7 @@ static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, cha
         rq.tag = u->tag;
         rq.digest = u->digest;
         rq.insecure = registry_is_insecure(c, u->registry);
-        if (pull_credentials(p, m, &user, &pass, why, whylen) < 0)
+        if (pull_credentials(set, m, &user, &pass, why, whylen) < 0)
             return false;
         rq.username = user;
         rq.password = pass;
@@ -118,8 +117,8 @@ static bool fetch(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *hex, cha
     return ok;
 }
 
-bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why,
-                       size_t whylen)
+bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, wg_buf *out,
+                       char *why, size_t whylen)
 {
     if (m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
         int r = wg_fetch_read_file(m->url.location, SIZE_MAX - 1, out, why, whylen);
@@ -147,5 +146,5 @@ bool wg_modules_obtain(wg_proxy *p, const wg_manifest *m, wg_buf *out, char *why
         }
     }
     char hex[WG_SHA256_HEX_LEN + 1];
-    return fetch(p, m, out, hex, why, whylen);
+    return fetch(p, set, m, out, hex, why, whylen);
 }

@@ -7,6 +7,8 @@
  */
 #include "proxy/internal.h"
 
+#include "fetch/fetch.h"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ static void on_signal(uv_signal_t *sig, int signum)
         return;
     wg_log("main", WG_LOG_INFO, "%s: draining (at most %u ms)",
            signum == SIGTERM ? "SIGTERM" : "SIGINT", p->config->limits.drain_timeout_ms);
+    wg_reload_stop(p); /* the plugins stay as they are until the end */
     wg_workers_drain(p);
     uv_timer_start(&p->drain_timer, on_drain_expired, p->config->limits.drain_timeout_ms, 0);
     uv_timer_start(&p->check_timer, on_check, 20, 20);
@@ -57,14 +60,16 @@ wg_proxy *wg_proxy_new(const wg_config *config, wg_buf *errors)
     atomic_init(&p->draining, false);
     atomic_init(&p->drain_expired, false);
     atomic_init(&p->workers_done, 0);
+    atomic_init(&p->stopping_fetches, false);
     p->started_ms = wg_now_ms();
     if (uv_loop_init(&p->loop) != 0) {
         free(p);
         return NULL;
     }
     p->loop.data = p;
+    p->nworkers = config->workers ? config->workers : 1;
     wg_metrics_init(p);
-    if (!wg_plugins_load(p, errors))
+    if (!wg_reload_initial(p, errors))
         goto fail;
     if (config->has_admin && !wg_admin_start(p, errors))
         goto fail;
@@ -78,10 +83,12 @@ wg_proxy *wg_proxy_new(const wg_config *config, wg_buf *errors)
     p->drain_timer.data = p->check_timer.data = p;
     if (!wg_workers_start(p, errors))
         goto fail;
+    if (!wg_reload_watch(p, errors))
+        goto fail;
     for (size_t l = 0; l < config->nlisteners; l++)
         wg_log("main", WG_LOG_INFO, "listener %s on %s (%s), %zu plugin(s)",
                config->listeners[l].name, config->listeners[l].address.text,
-               wg_config_direction_name(config->listeners[l].direction), p->chains[l].n);
+               wg_config_direction_name(config->listeners[l].direction), p->snapshot->chains[l].n);
     wg_log("main", WG_LOG_INFO, "wasmgate started with %u worker(s)", p->nworkers);
     return p;
 fail:
@@ -108,7 +115,9 @@ void wg_proxy_free(wg_proxy *p)
 {
     if (!p)
         return;
-    wg_plugins_unload(p);
+    wg_reload_stop(p);
+    wg_snapshot_release(p->snapshot);
+    wg_cache_close(p->cache);
     uv_loop_close(&p->loop);
     free(p);
 }

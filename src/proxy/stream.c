@@ -73,12 +73,19 @@ static void fill_info(wg_stream *s, pw_stream_info *info)
 wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
 {
     wg_worker *w = c->worker;
-    const wg_chain *chain = &w->proxy->chains[c->listener];
+    wg_vmset *vmset = w->vmset;
+    if (!vmset)
+        return NULL; /* shutting down */
+    const wg_chain *chain = &vmset->snapshot->chains[c->listener];
     wg_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->conn = c;
     s->worker = w;
+    /* The stream runs on this snapshot's plugins to its end, whatever a
+     * reload publishes meanwhile. */
+    s->vmset = vmset;
+    vmset->refs++;
     s->chain = chain;
     s->nfilters = chain->n;
     s->id = ++w->next_stream_id;
@@ -148,12 +155,13 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     uint64_t ms = wg_now_ms();
     for (size_t i = 0; i < s->nfilters; i++) {
         wg_filter *f = &s->filters[i];
-        wg_plugin *pl = chain->plugins[i];
+        wg_plugin *pl = vmset->snapshot->plugins[chain->index[i]];
         f->stream = s;
         f->index = i;
-        f->host = &w->vmhosts[pl->index];
+        f->plugin = pl;
+        f->host = vmset->hosts[chain->index[i]];
         f->skipped = true;
-        if (!pl->module || !f->host->slot) {
+        if (!f->host || !f->host->slot) {
             /* The module could not be had: FAIL_CLOSE denies its traffic
              * with 403, as Istio's deny-all fallback does (a VM that fails
              * at run time answers 503 wasm_fail_stream instead). */
@@ -211,6 +219,7 @@ void wg_stream_free(wg_stream *s)
     wg_headers_free(&s->resp_trailers);
     wg_headers_free(&s->reply_headers);
     wg_buf_free(&s->reply_body);
+    wg_vmset_release(s->vmset);
     free(s);
 }
 
@@ -227,7 +236,7 @@ static pw_action call_filter(wg_stream *s, wg_filter *f, pw_action (*fn)(pw_stre
     f->time_ns += now_ns() - t0;
     if (a != PW_FAILED)
         return a;
-    wg_plugin *pl = f->host->plugin;
+    wg_plugin *pl = f->plugin;
     wg_metric_add(pl->traps, 1);
     /* FAIL_RELOAD's backoff counts from now, not from the next stream. */
     pw_slot_note_failure(f->host->slot, wg_now_ms());
@@ -844,7 +853,7 @@ static void complete(wg_stream *s)
             f->ps = NULL;
         }
         if (!f->skipped || f->time_ns)
-            wg_metric_record(f->host->plugin->callback_us, f->time_ns / 1000u);
+            wg_metric_record(f->plugin->callback_us, f->time_ns / 1000u);
     }
     access_log(s);
     if (s->up)

@@ -12,7 +12,7 @@
 
 /* A plugin's HTTP call in flight. */
 typedef struct wg_callout {
-    wg_vmhost *host;
+    wg_vmhost *host;             /* retained: the VM may outlive its snapshot */
     pw_vm *vm;
     uint32_t token;
     uint32_t timeout_ms;
@@ -482,6 +482,7 @@ void wg_upstream_release(wg_stream *s, bool reusable)
 
 static void callout_free(wg_callout *co)
 {
+    wg_vmhost_release(co->host);
     wg_buf_free(&co->request);
     wg_buf_free(&co->body);
     wg_headers_free(&co->headers);
@@ -534,6 +535,7 @@ pw_status wg_callout_start(wg_vmhost *h, pw_vm *vm, uint32_t token, const pw_htt
     if (!co)
         return PW_INTERNAL_FAILURE;
     co->host = h;
+    wg_vmhost_retain(h);
     co->vm = vm;
     co->token = token;
     co->timeout_ms = req->timeout_ms;

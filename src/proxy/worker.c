@@ -40,8 +40,8 @@ int wg_listen_socket(const wg_config_address *addr, int *fd_out)
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                             : sizeof(struct sockaddr_in);
+    socklen_t len =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 1024) != 0) {
         int e = -errno;
         close(fd);
@@ -132,11 +132,134 @@ void wg_vmhost_publish(wg_vmhost *h)
         wg_metric_add(pl->reloads, reloads - h->seen_reloads);
     h->seen_failed = failed;
     h->seen_reloads = reloads;
-    uv_mutex_lock(&h->status_lock);
-    h->status_failed = failed;
-    h->status_reloads = reloads;
-    snprintf(h->status_error, sizeof h->status_error, "%s", failed ? pw_slot_error(h->slot) : "");
-    uv_mutex_unlock(&h->status_lock);
+    wg_plugin_worker_status *st = &pl->status[h->worker->index % pl->nstatus];
+    uv_mutex_lock(&pl->status_lock);
+    st->failed = failed;
+    st->reloads = reloads;
+    snprintf(st->error, sizeof st->error, "%s", failed ? pw_slot_error(h->slot) : "");
+    uv_mutex_unlock(&pl->status_lock);
+}
+
+/* ---- plugin versions on this worker ----------------------------------------------- */
+
+static wg_vmhost *vmhost_new(wg_worker *w, wg_plugin *pl)
+{
+    wg_vmhost *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->refs = 1;
+    h->worker = w;
+    h->plugin = wg_plugin_retain(pl);
+    atomic_init(&h->queue_pending, false);
+    uv_timer_init(&w->loop, &h->tick);
+    h->tick.data = h;
+    h->next = w->hosts;
+    if (w->hosts)
+        w->hosts->prev = h;
+    w->hosts = h;
+    /* The VM starts here, on the thread it belongs to. */
+    h->slot = pw_slot_new(pl->module, &pl->config, &wg_host_ops, h);
+    if (h->slot && !pw_slot_vm(h->slot))
+        wg_log("main", WG_LOG_ERROR, "worker %u: plugin %s failed to start: %s", w->index, pl->key,
+               pw_slot_error(h->slot));
+    wg_vmhost_publish(h);
+    return h;
+}
+
+void wg_vmhost_retain(wg_vmhost *h)
+{
+    h->refs++;
+}
+
+static void on_vmhost_closed(uv_handle_t *t)
+{
+    free(t->data);
+}
+
+void wg_vmhost_release(wg_vmhost *h)
+{
+    if (!h || --h->refs > 0)
+        return;
+    wg_worker *w = h->worker;
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        w->hosts = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    if (h->seen_failed)
+        wg_metric_gauge_add(h->plugin->failed, -1);
+    pw_slot_free(h->slot);
+    wg_plugin_release(h->plugin);
+    uv_close((uv_handle_t *)&h->tick, on_vmhost_closed);
+}
+
+void wg_vmset_release(wg_vmset *v)
+{
+    if (!v || --v->refs > 0)
+        return;
+    for (size_t i = 0; i < v->snapshot->nplugins; i++)
+        wg_vmhost_release(v->hosts[i]);
+    wg_snapshot_release(v->snapshot);
+    free(v->hosts);
+    free(v);
+}
+
+/* The VMs for snap: those of plugins the current vmset already runs are
+ * kept, the others started now. */
+static wg_vmset *vmset_new(wg_worker *w, wg_snapshot *snap)
+{
+    wg_vmset *v = calloc(1, sizeof *v);
+    if (v)
+        v->hosts = calloc(snap->nplugins ? snap->nplugins : 1, sizeof *v->hosts);
+    if (!v || !v->hosts) {
+        free(v);
+        wg_snapshot_release(snap);
+        return NULL;
+    }
+    v->refs = 1;
+    v->snapshot = snap;
+    const wg_vmset *cur = w->vmset;
+    for (size_t i = 0; i < snap->nplugins; i++) {
+        wg_plugin *pl = snap->plugins[i];
+        if (!pl->module)
+            continue;
+        for (size_t k = 0; cur && k < cur->snapshot->nplugins && !v->hosts[i]; k++) {
+            if (cur->hosts[k] && cur->hosts[k]->plugin == pl) {
+                v->hosts[i] = cur->hosts[k];
+                wg_vmhost_retain(v->hosts[i]);
+            }
+        }
+        if (!v->hosts[i])
+            v->hosts[i] = vmhost_new(w, pl);
+    }
+    return v;
+}
+
+/* Takes the snapshot the main thread published, if any. Streams already
+ * running keep theirs (and with it the VMs they use). */
+static void adopt_snapshot(wg_worker *w)
+{
+    uv_mutex_lock(&w->pending_lock);
+    wg_snapshot *snap = w->pending;
+    w->pending = NULL;
+    uv_mutex_unlock(&w->pending_lock);
+    if (!snap)
+        return;
+    if (w->stopping) {
+        wg_snapshot_release(snap);
+        return;
+    }
+    uint64_t version = snap->version;
+    wg_vmset *v = vmset_new(w, snap);
+    if (!v) {
+        wg_log("main", WG_LOG_ERROR, "worker %u: out of memory adopting plugins snapshot %llu",
+               w->index, (unsigned long long)version);
+        return;
+    }
+    wg_vmset_release(w->vmset);
+    w->vmset = v;
+    atomic_store(&w->adopted_version, version);
 }
 
 /* ---- the loop --------------------------------------------------------------------- */
@@ -165,9 +288,10 @@ static void close_all(wg_worker *w)
     for (wg_conn *c = w->conns; c; c = c->next)
         wg_conn_close(c);
     wg_upstream_close_idle(w);
-    for (size_t i = 0; i < w->proxy->nplugins; i++)
-        if (!uv_is_closing((uv_handle_t *)&w->vmhosts[i].tick))
-            uv_close((uv_handle_t *)&w->vmhosts[i].tick, NULL);
+    /* The VMs go when the last stream and HTTP call using them are done. */
+    wg_vmset *v = w->vmset;
+    w->vmset = NULL;
+    wg_vmset_release(v);
     if (!uv_is_closing((uv_handle_t *)&w->wake))
         uv_close((uv_handle_t *)&w->wake, NULL);
 }
@@ -183,8 +307,8 @@ void wg_worker_check_stopped(wg_worker *w)
 static void on_wake(uv_async_t *a)
 {
     wg_worker *w = a->data;
-    for (size_t i = 0; i < w->proxy->nplugins; i++) {
-        wg_vmhost *h = &w->vmhosts[i];
+    adopt_snapshot(w);
+    for (wg_vmhost *h = w->hosts; h; h = h->next) {
         if (atomic_exchange(&h->queue_pending, false)) {
             pw_vm *vm = pw_slot_vm(h->slot);
             if (vm && !pw_vm_failed(vm))
@@ -216,20 +340,9 @@ static void on_wake(uv_async_t *a)
 static void worker_main(void *arg)
 {
     wg_worker *w = arg;
-    /* The plugins' VMs belong to this thread: create them here. */
-    for (size_t i = 0; i < w->proxy->nplugins; i++) {
-        wg_vmhost *h = &w->vmhosts[i];
-        wg_plugin *pl = w->proxy->plugins[i];
-        if (pl->module)
-            h->slot = pw_slot_new(pl->module, &pl->config, &wg_host_ops, h);
-        if (h->slot && !pw_slot_vm(h->slot))
-            wg_log("main", WG_LOG_ERROR, "worker %u: plugin %s failed to start: %s", w->index,
-                   pl->key, pw_slot_error(h->slot));
-        wg_vmhost_publish(h);
-    }
+    /* The plugins' VMs belong to this thread: they start here. */
+    adopt_snapshot(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    for (size_t i = 0; i < w->proxy->nplugins; i++)
-        pw_slot_free(w->vmhosts[i].slot);
     atomic_fetch_add(&w->proxy->workers_done, 1);
 }
 
@@ -245,21 +358,15 @@ static bool worker_init(wg_proxy *p, wg_worker *w, uint32_t index, wg_buf *error
     w->wake.data = w;
     w->listeners = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *w->listeners);
     w->listening = calloc(c->nlisteners ? c->nlisteners : 1, sizeof *w->listening);
-    w->vmhosts = calloc(p->nplugins ? p->nplugins : 1, sizeof *w->vmhosts);
     w->clusters = calloc(c->nclusters ? c->nclusters : 1, sizeof *w->clusters);
-    if (!w->listeners || !w->listening || !w->vmhosts || !w->clusters)
+    if (!w->listeners || !w->listening || !w->clusters)
         return false;
     for (size_t i = 0; i < c->nclusters; i++)
         w->clusters[i].config = &c->clusters[i];
-    for (size_t i = 0; i < p->nplugins; i++) {
-        wg_vmhost *h = &w->vmhosts[i];
-        h->worker = w;
-        h->plugin = p->plugins[i];
-        atomic_init(&h->queue_pending, false);
-        uv_mutex_init(&h->status_lock);
-        uv_timer_init(&w->loop, &h->tick);
-        h->tick.data = h;
-    }
+    uv_mutex_init(&w->pending_lock);
+    atomic_init(&w->adopted_version, 0);
+    /* The snapshot published at start-up, adopted by the thread. */
+    w->pending = wg_snapshot_retain(p->snapshot);
     for (size_t l = 0; l < c->nlisteners; l++) {
         int fd = -1;
         int r = wg_listen_socket(&c->listeners[l].address, &fd);
@@ -283,7 +390,6 @@ static bool worker_init(wg_proxy *p, wg_worker *w, uint32_t index, wg_buf *error
 
 bool wg_workers_start(wg_proxy *p, wg_buf *errors)
 {
-    p->nworkers = p->config->workers ? p->config->workers : 1;
     p->workers = calloc(p->nworkers, sizeof *p->workers);
     if (!p->workers)
         return false;
@@ -315,9 +421,8 @@ void wg_workers_stop(wg_proxy *p)
         uv_loop_close(&w->loop);
         free(w->listeners);
         free(w->listening);
-        for (size_t k = 0; k < p->nplugins; k++)
-            uv_mutex_destroy(&w->vmhosts[k].status_lock);
-        free(w->vmhosts);
+        wg_snapshot_release(w->pending);
+        uv_mutex_destroy(&w->pending_lock);
         free(w->clusters);
         free(w);
     }

@@ -35,6 +35,9 @@ PLUGIN_DIR = os.environ.get("PLUGIN_DIR", "build/plugins")
 AS_PLUGIN_DIR = os.environ.get("AS_PLUGIN_DIR", "build/plugins-as")
 
 # How long to wait for the proxy to become ready.
+# What AddressSanitizer, LeakSanitizer and UBSan print (the ASan build of
+# `make test` runs these tests too).
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 START_TIMEOUT = float(os.environ.get("WASMGATE_START_TIMEOUT", "20"))
 
 
@@ -288,6 +291,7 @@ class Proxy:
         self.port = None
         self.admin_port = None
         self.config_path = os.path.join(self.dir, "config.yaml")
+        self.manifests_dir = os.path.join(self.dir, "manifests")
         self.log_path = os.path.join(self.dir, "wasmgate.log")
         self._log = None
 
@@ -314,7 +318,7 @@ class Proxy:
             cfg["clusters"] = clusters
         if self.limits:
             cfg["limits"] = self.limits
-        mdir = os.path.join(self.dir, "manifests")
+        mdir = self.manifests_dir
         os.makedirs(mdir, exist_ok=True)
         for i, m in enumerate(self.plugins):
             with open(os.path.join(mdir, f"{i:02d}-{m['metadata']['name']}.yaml"), "w") as f:
@@ -392,6 +396,9 @@ class Proxy:
             self.proc.wait(5)
 
     def stop(self):
+        """SIGTERM, then fails (from the test's cleanup) when a sanitizer
+        reported anything during the whole run, exit included (leaks)."""
+        report = None
         try:
             if self.proc and self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
@@ -399,11 +406,67 @@ class Proxy:
                     self.proc.wait(10)
                 except subprocess.TimeoutExpired:
                     self.kill()
+            log = self.log()
+            for marker in SANITIZER_MARKERS:
+                at = log.find(marker)
+                if at >= 0:
+                    report = log[max(0, at - 200):at + 4000]
+                    break
         finally:
             if self._log:
                 self._log.close()
-            if not os.environ.get("WASMGATE_KEEP_TMP"):
+            if not os.environ.get("WASMGATE_KEEP_TMP") and not report:
                 shutil.rmtree(self.dir, ignore_errors=True)
+        if report:
+            raise AssertionError(f"sanitizer report in {self.log_path}:\n{report}")
+
+    # -- live reload
+
+    def write_manifest(self, filename, content, atomic=True):
+        """Writes manifests/filename: a dict (one manifest), a list of them
+        (documents), or text. atomic: through a temporary file and a rename,
+        as kubectl-style tools and careful editors do."""
+        if isinstance(content, dict):
+            text = json.dumps(content, indent=1)
+        elif isinstance(content, list):
+            text = "\n---\n".join(json.dumps(m, indent=1) for m in content)
+        else:
+            text = content
+        path = os.path.join(self.manifests_dir, filename)
+        if not atomic:
+            with open(path, "w") as f:
+                f.write(text)
+            return
+        tmp = os.path.join(self.manifests_dir, "." + filename + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, path)
+
+    def remove_manifest(self, filename):
+        os.unlink(os.path.join(self.manifests_dir, filename))
+
+    def snapshot_version(self):
+        """(published snapshot version, [version adopted by each worker])."""
+        s = self.admin_json("/config_dump")["plugins_snapshot"]
+        return s["version"], s["workers"]
+
+    def wait_snapshot(self, after, timeout=15):
+        """Waits until a snapshot newer than `after` is published and every
+        worker runs it; returns its version."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            version, workers = self.snapshot_version()
+            if version > after and all(w == version for w in workers):
+                return version
+            time.sleep(0.05)
+        raise AssertionError(f"no plugins snapshot after {after} within {timeout} s "
+                             f"(now {self.snapshot_version()})")
+
+    def plugin_status(self, name, namespace="default"):
+        for p in self.admin_json("/plugins"):
+            if p["name"] == name and p["namespace"] == namespace:
+                return p
+        return None
 
     # -- clients
 

@@ -140,6 +140,7 @@ static void test_full_config(void **state)
                        "  max_module_bytes: 10MiB\n"
                        "  cache_max_bytes: 1GiB\n"
                        "  cache_unused_ttl_s: 3600\n"
+                       "  watch: false\n"
                        "access_log: false\n"
                        "log_level: debug\n"
                        "component_log_level: \"wasm:trace,http:debug\"\n";
@@ -224,6 +225,7 @@ static void test_full_config(void **state)
     assert_int_equal(c->plugins.max_module_bytes, 10ull << 20);
     assert_int_equal(c->plugins.cache_max_bytes, 1ull << 30);
     assert_int_equal(c->plugins.cache_unused_ttl_s, 3600);
+    assert_false(c->plugins.watch);
 
     assert_false(c->access_log);
     assert_string_equal(c->log_level, "debug");
@@ -266,6 +268,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->plugins.max_module_bytes, 256ull << 20);
     assert_int_equal(c->plugins.cache_max_bytes, 1ull << 30);
     assert_int_equal(c->plugins.cache_unused_ttl_s, 86400);
+    assert_true(c->plugins.watch);
 
     assert_true(c->access_log);
     assert_null(c->log_level);
