@@ -201,6 +201,10 @@ typedef struct wg_oci_options {
     const atomic_bool *cancel; /* as wg_fetch_options */
     /* Output, may be NULL: how wg_fetch_oci ended. */
     wg_fetch_result *result_out;
+    /* Output, may be NULL (WG_OCI_DIGEST_LEN bytes): "sha256:<hex>" of the
+     * image manifest the module came from: the index's chosen entry, or
+     * the manifest the reference named when it is not an index. */
+    char *image_digest_out;
 } wg_oci_options;
 
 /* Pulls a Wasm plugin image over the OCI distribution API v2 (blocking;
@@ -212,7 +216,8 @@ typedef struct wg_oci_options {
  * index or Docker manifest list resolves to its linux/amd64 entry (when
  * entries carry platforms) or its first entry; that manifest's digest is
  * checked against the index entry, and manifest_digest_out stays the digest
- * of what the reference named (the index).
+ * of what the reference named (the index; opt->image_digest_out gets the
+ * entry's).
  *
  * Image variants: the OCI-spec one (a layer of media type
  * application/vnd.module.wasm.content.layer.v1+wasm holding the raw module)
@@ -261,8 +266,10 @@ typedef struct wg_fetch_request {
     const char *digest; /* "sha256:<hex>" from the reference, or NULL */
     /* The expected digest, 64 lower-case hex digits, or NULL: of the
      * unboxed module for http(s), of the image manifest for OCI (as Istio's
-     * sha256 field). A known digest (this or the reference's) means any
-     * cached copy is good. */
+     * sha256 field). For an image index either digest is accepted: the
+     * index's (what a user pins) or the platform image's (what Istio
+     * compares). A known digest (this or the reference's) means any cached
+     * copy is good. */
     const char *expect_sha256;
     /* Pull policy Always: without a known digest, fetch even when the URL
      * was resolved before (IfNotPresent uses the cache's last resolution). */

@@ -108,6 +108,8 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         .cancel = rq->cancel,
         .result_out = result,
     };
+    char image[WG_OCI_DIGEST_LEN] = "";
+    opt.image_digest_out = image;
     const char *ref = rq->digest ? rq->digest : rq->tag ? rq->tag : "latest";
     char got[WG_OCI_DIGEST_LEN] = "";
     /* An insecure registry may also speak plain HTTP (as docker and Istio
@@ -133,12 +135,18 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         }
         return false;
     }
-    if (expect[0] && strcmp(expect, got) != 0) {
+    if (expect[0] && strcmp(expect, got) != 0 && strcmp(expect, image) != 0) {
         *result = WG_FETCH_CHECKSUM_MISMATCH;
-        wg_fetch_err(err, errlen,
-                     "oci://%s/%s:%s: manifest digest mismatch: expected %s (sha256), registry "
-                     "has %s",
-                     rq->registry, rq->repository, ref, expect, got);
+        if (strcmp(image, got) != 0)
+            wg_fetch_err(err, errlen,
+                         "oci://%s/%s:%s: manifest digest mismatch: expected %s (sha256), "
+                         "registry has index %s with image %s",
+                         rq->registry, rq->repository, ref, expect, got, image);
+        else
+            wg_fetch_err(err, errlen,
+                         "oci://%s/%s:%s: manifest digest mismatch: expected %s (sha256), "
+                         "registry has %s",
+                         rq->registry, rq->repository, ref, expect, got);
         return false;
     }
     char cerr[300];
@@ -149,8 +157,14 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
     }
     snprintf(digest_key, sizeof digest_key, "oci://%s/%s@%s", rq->registry, rq->repository, got);
     time_t now = time(NULL);
-    if (!wg_cache_bind_url(cache, digest_key, hex, now, cerr, sizeof cerr) ||
-        (!rq->digest && !wg_cache_bind_url(cache, tag_key, hex, now, cerr, sizeof cerr)))
+    bool bound = wg_cache_bind_url(cache, digest_key, hex, now, cerr, sizeof cerr);
+    if (bound && strcmp(image, got) != 0) {
+        /* An index: its platform image's digest finds the module too. */
+        snprintf(digest_key, sizeof digest_key, "oci://%s/%s@%s", rq->registry, rq->repository,
+                 image);
+        bound = wg_cache_bind_url(cache, digest_key, hex, now, cerr, sizeof cerr);
+    }
+    if (!bound || (!rq->digest && !wg_cache_bind_url(cache, tag_key, hex, now, cerr, sizeof cerr)))
         wg_log(LOG, WG_LOG_WARN, "module cache: %s", cerr);
     if (rq->manifest_digest_out)
         memcpy(rq->manifest_digest_out, got, sizeof got);

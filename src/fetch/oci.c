@@ -673,6 +673,9 @@ bool wg_fetch_oci(const char *registry, const char *repository, const char *refe
     ok = extract_module(&c, m, mt, module_out, err, errlen);
     if (ok && manifest_digest_out)
         snprintf(manifest_digest_out, WG_OCI_DIGEST_LEN, "sha256:%s", top_hex);
+    if (ok && c.o.image_digest_out)
+        snprintf(c.o.image_digest_out, WG_OCI_DIGEST_LEN, "sha256:%s",
+                 child_hex[0] ? child_hex : top_hex);
 done:
     if (c.o.result_out)
         *c.o.result_out = ok               ? WG_FETCH_OK

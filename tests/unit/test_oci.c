@@ -561,7 +561,53 @@ static void test_index_picks_linux_amd64(void **state)
     assert_string_equal(dig, g_dig_index);
     assert_true(pull(0, "wg/mod", g_dig_index, &o, &mod, dig, err, sizeof err));
     assert_memory_equal(mod.data, MOD_OCI, sizeof MOD_OCI);
+    /* The image the module came from: the index's linux/amd64 entry. */
+    char image[WG_OCI_DIGEST_LEN] = {0};
+    o.image_digest_out = image;
+    assert_true(pull(0, "wg/mod", "multi", &o, &mod, dig, err, sizeof err));
+    assert_string_equal(image, g_dig_oci);
+    assert_true(pull(0, "wg/mod", "v1", &o, &mod, dig, err, sizeof err));
+    assert_string_equal(image, g_dig_oci); /* no index: the manifest itself */
     wg_buf_free(&mod);
+}
+
+/* sha256 of an index image: the index's digest (what the user pins) and
+ * its platform image's (what Istio compares) are both accepted, and the
+ * module is then cached under both. */
+static void test_index_sha256_either_digest(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/wg-oci-cache-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char err[512] = {0};
+    wg_cache *cache = wg_cache_open(dir, err, sizeof err);
+    assert_non_null(cache);
+    const char *pins[] = {g_dig_index + 7, g_dig_oci + 7}; /* hex after "sha256:" */
+    for (int i = 0; i < 2; i++) {
+        wg_fetch_request rq = {.registry = g_host[0], .repository = "wg/mod", .tag = "multi",
+                               .expect_sha256 = pins[i], .insecure = true, .timeout_ms = 5000};
+        wg_buf mod = {0};
+        bool cached = true;
+        assert_true(wg_fetch_module(cache, &rq, &mod, NULL, &cached, err, sizeof err));
+        assert_memory_equal(mod.data, MOD_OCI, sizeof MOD_OCI);
+        /* The first pull fetched; the second finds the module by the other digest. */
+        assert_int_equal(cached, i == 1);
+        wg_buf_free(&mod);
+    }
+    char wrong[65];
+    memset(wrong, 'a', 64);
+    wrong[64] = 0;
+    wg_fetch_request rq = {.registry = g_host[0], .repository = "wg/mod", .tag = "multi",
+                           .expect_sha256 = wrong, .insecure = true, .timeout_ms = 5000};
+    wg_buf mod = {0};
+    assert_false(wg_fetch_module(cache, &rq, &mod, NULL, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "registry has index"));
+    assert_non_null(strstr(err, g_dig_oci));
+    wg_buf_free(&mod);
+    wg_cache_close(cache);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_unknown_tag_and_digest(void **state)
@@ -757,6 +803,7 @@ int main(void)
         cmocka_unit_test(test_oci_variant_by_tag_and_digest),
         cmocka_unit_test(test_compat_variant),
         cmocka_unit_test(test_index_picks_linux_amd64),
+        cmocka_unit_test(test_index_sha256_either_digest),
         cmocka_unit_test(test_unknown_tag_and_digest),
         cmocka_unit_test(test_digest_mismatch),
         cmocka_unit_test(test_size_cap),
