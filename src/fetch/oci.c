@@ -153,7 +153,8 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
     curl_slist_free_all(hdrs);
 
     if (r->body.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        wg_fetch_err(err, errlen, "%s: module larger than %zu bytes", url, r->body.max);
+        wg_fetch_err(err, errlen, "%s: %s larger than %zu bytes", url,
+                     strstr(url, "/manifests/") ? "manifest" : "module", r->body.max);
         return TRY_FAIL;
     }
     if (r->body.oom) {

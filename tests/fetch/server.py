@@ -18,9 +18,13 @@ Endpoints:
   /slow                     answers only after 10 s
   /large/N[?stream=1]       N bytes starting with "\\0asm"; with stream=1
                             there is no Content-Length (body ends at close)
+  /v2/...                   a registry that answers badly, one repository
+                            per fault (see BAD_REPOSITORIES); any tag
 """
 import gzip
+import hashlib
 import io
+import json
 import os
 import ssl
 import sys
@@ -34,6 +38,68 @@ MODULE = b"\0asm\x01\0\0\0"
 ROOT = sys.argv[1]
 counts = {}
 lock = threading.Lock()
+
+
+# ---- a misbehaving OCI registry -------------------------------------------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+WASM_LAYER = "application/vnd.module.wasm.content.layer.v1+wasm"
+BLOBS = {}  # sha256 hex -> bytes
+
+
+def blob(data):
+    h = hashlib.sha256(data).hexdigest()
+    BLOBS[h] = data
+    return {"digest": "sha256:" + h, "size": len(data)}
+
+
+def manifest(layers, media_type=OCI_MANIFEST):
+    config = blob(b"{}")
+    config["mediaType"] = "application/vnd.module.wasm.config.v1+json"
+    return {"schemaVersion": 2, "mediaType": media_type, "config": config, "layers": layers}
+
+
+def layer(data, media_type=WASM_LAYER):
+    d = blob(data)
+    d["mediaType"] = media_type
+    return d
+
+
+def as_child(doc, media_type, **extra):
+    data = json.dumps(doc).encode()
+    d = blob(data)
+    d["mediaType"] = media_type
+    d.update(extra)
+    return d
+
+
+GOOD = manifest([layer(MODULE)])
+NESTED_CHILD = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                "manifests": [as_child(GOOD, OCI_MANIFEST)]}
+LIAR = as_child(GOOD, OCI_MANIFEST)
+LIAR["size"] += 1  # the entry's size does not match the child's
+LIAR_DIGEST = LIAR["digest"]
+BAD_REPOSITORIES = {
+    # repository: (content type, manifest body)
+    "badjson": (OCI_MANIFEST, b"{not json"),
+    "html": ("text/html", b"<html><body>Welcome to nginx!</body></html>"),
+    "nolayers": (OCI_MANIFEST, json.dumps(manifest([])).encode()),
+    "notwasmimage": (OCI_MANIFEST, json.dumps(manifest(
+        [layer(b"plain bytes", "application/octet-stream")])).encode()),
+    "notwasmlayer": (OCI_MANIFEST, json.dumps(manifest(
+        [layer(b"<html>not a module</html>")])).encode()),
+    "nodigest": (OCI_MANIFEST, json.dumps(manifest(
+        [{"mediaType": WASM_LAYER, "size": 8}])).encode()),
+    "emptyindex": (OCI_INDEX, json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}).encode()),
+    "nestedindex": (OCI_INDEX, json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX,
+         "manifests": [as_child(NESTED_CHILD, OCI_INDEX)]}).encode()),
+    "indexsize": (OCI_INDEX, json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [LIAR]}).encode()),
+    "hugemanifest": (OCI_MANIFEST, b'{"pad":"' + b"x" * (5 << 20) + b'"}'),
+}
 
 
 def make_tar(name, data):
@@ -69,11 +135,33 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return None
 
+    def registry(self, parts):
+        """/v2/, /v2/REPO/manifests/REF and /v2/REPO/blobs/sha256:HEX."""
+        if len(parts) == 1:
+            return self.send(200, b"{}", headers=[("Content-Type", "application/json")])
+        if len(parts) == 4 and parts[2] == "blobs" and parts[3].startswith("sha256:"):
+            data = BLOBS.get(parts[3][7:])
+            if data is None:
+                return self.send(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
+            return self.send(200, data)
+        if len(parts) == 4 and parts[2] == "manifests":
+            repo, ref = parts[1], parts[3]
+            if ref.startswith("sha256:") and ref[7:] in BLOBS:
+                data = BLOBS[ref[7:]]
+                mt = json.loads(data).get("mediaType", OCI_MANIFEST)
+                return self.send(200, data, headers=[("Content-Type", mt)])
+            if repo in BAD_REPOSITORIES:
+                ctype, body = BAD_REPOSITORIES[repo]
+                return self.send(200, body, headers=[("Content-Type", ctype)])
+        return self.send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         parts = url.path.strip("/").split("/")
         kind, args = parts[0], parts[1:]
+        if kind == "v2":
+            return self.registry(parts)
         if kind in ("f", "gzip", "tar", "tgz") and args:
             data = self.read(args[-1])
             if data is None:

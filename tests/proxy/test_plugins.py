@@ -433,6 +433,62 @@ class RemoteModules(ProxyTestCase):
         self.assertEqual(after - before, 2)
 
 
+class BadSources(ProxyTestCase):
+    """Modules that cannot be had, through the proxy: each plugin fails with
+    a message naming the fault (in /plugins and the log), its traffic gets
+    its failStrategy, and the metrics count it as the Istio agent does. The
+    server is tests/fetch/server.py (a cut-off download, a large body, a
+    registry that answers with malformed manifests)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = cls.start_class_upstream("up")
+        cls.dir = tempfile.mkdtemp(prefix="wasmgate-badsrc-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        with open(os.path.join(cls.dir, "page.html"), "w") as f:
+            f.write("<html><body>Welcome to nginx!</body></html>\n")
+        server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fetch",
+                              "server.py")
+        cls.srv = subprocess.Popen([sys.executable, server, cls.dir], stdout=subprocess.PIPE)
+        cls.addClassCleanup(cls.srv.wait)
+        cls.addClassCleanup(cls.srv.terminate)
+        cls.port = int(cls.srv.stdout.readline().split()[0])
+        cls.base = f"http://127.0.0.1:{cls.port}"
+
+    def test_each_fault_is_named(self):
+        registry = f"127.0.0.1:{self.port}"
+        faults = {
+            # plugin: (url, what its error must say)
+            "truncated": (self.base + "/truncated", "transfer closed"),
+            "oversized": (self.base + "/large/300000", "module larger than 200000 bytes"),
+            "not-wasm": (self.base + "/f/page.html", "page.html"),
+            "bad-manifest": (f"oci://{registry}/badjson:v1", "not a JSON object"),
+            "bad-index": (f"oci://{registry}/emptyindex:v1", "index without a usable"),
+            "html-layer": (f"oci://{registry}/notwasmlayer:v1", "not a WebAssembly module"),
+        }
+        p = self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            plugins=[manifest(name, url, failStrategy="FAIL_OPEN")
+                     for name, (url, _) in faults.items()],
+            extra={"plugins": {"insecure_registries": [registry], "fetch_timeout_ms": 5000,
+                               "max_module_bytes": 200000}})
+        status, _, _ = p.request("GET", "/")
+        self.assertEqual(status, 200)  # every plugin is skipped (FAIL_OPEN)
+        states = {s["name"]: s for s in p.admin_json("/plugins")}
+        for name, (_, message) in faults.items():
+            self.assertEqual(states[name]["state"], "failed", name)
+            self.assertIn(message, states[name]["error"], name)
+        text = p.admin("/stats/prometheus")[2].decode()
+        samples = dict(re.findall(r"^(wasmgate_wasm_[a-z_]+\{[^}]*\}) (\S+)$", text, re.M))
+        # A body that is not Wasm is refused by the download (as Istio).
+        self.assertEqual(
+            samples['wasmgate_wasm_remote_fetches_total{result="download_failure"}'], "4")
+        self.assertEqual(
+            samples['wasmgate_wasm_remote_fetches_total{result="manifest_failure"}'], "2")
+        self.assertEqual(
+            samples['wasmgate_wasm_config_conversions_total{result="fetch_failure"}'], "6")
+
+
 class OciModules(ProxyTestCase):
     """Modules pulled from a real registry (Debian's docker-registry on
     loopback, plain HTTP, so listed in insecure_registries): by tag, by

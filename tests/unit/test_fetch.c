@@ -324,6 +324,49 @@ static void test_size_cap(void **state)
     expect_error(url("/large/3000000?stream=1"), &o, "module larger than 50000 bytes");
 }
 
+/* A registry that answers badly (tests/fetch/server.py, one repository per
+ * fault): each pull fails with a message that names the fault, and is
+ * counted as the Istio agent counts it. */
+static void test_malformed_registry_answers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *repository, *message;
+        wg_fetch_result result;
+    } cases[] = {
+        {"badjson", "not a JSON object", WG_FETCH_MANIFEST_FAILURE},
+        {"html", "not a JSON object", WG_FETCH_MANIFEST_FAILURE},
+        {"nolayers", "without layers", WG_FETCH_DOWNLOAD_FAILURE},
+        {"notwasmimage", "not a Wasm plugin image", WG_FETCH_DOWNLOAD_FAILURE},
+        {"notwasmlayer", "is not a WebAssembly module", WG_FETCH_DOWNLOAD_FAILURE},
+        {"nodigest", "layer without a sha256 digest", WG_FETCH_DOWNLOAD_FAILURE},
+        {"emptyindex", "index without a usable sha256 entry", WG_FETCH_MANIFEST_FAILURE},
+        {"nestedindex", "nested indexes are not supported", WG_FETCH_MANIFEST_FAILURE},
+        {"indexsize", "size mismatch", WG_FETCH_MANIFEST_FAILURE},
+        {"hugemanifest", "manifest larger than 4194304 bytes", WG_FETCH_MANIFEST_FAILURE},
+        {"unknown", "HTTP status 404", WG_FETCH_MANIFEST_FAILURE},
+    };
+    char registry[64];
+    snprintf(registry, sizeof registry, "127.0.0.1:%d", g_port);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wg_fetch_result result = WG_FETCH_OK;
+        wg_oci_options o = {.insecure = true, .timeout_ms = 5000, .result_out = &result};
+        char err[512] = {0};
+        wg_buf mod = {0};
+        bool ok = wg_fetch_oci(registry, cases[i].repository, "v1", &o, &mod, NULL, err,
+                               sizeof err);
+        if (ok || !strstr(err, cases[i].message) || result != cases[i].result)
+            fprintf(stderr, "%s: ok=%d result=%s err=\"%s\", want \"%s\" (%s)\n",
+                    cases[i].repository, ok, wg_fetch_result_name(result), err,
+                    cases[i].message, wg_fetch_result_name(cases[i].result));
+        assert_false(ok);
+        assert_non_null(strstr(err, cases[i].message));
+        assert_int_equal(result, cases[i].result);
+        assert_int_equal(mod.len, 0);
+        wg_buf_free(&mod);
+    }
+}
+
 static void test_gzip_and_tar(void **state)
 {
     expect_module(url("/gzip/mod.wasm"), NULL);
@@ -433,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_truncated_body),
         cmocka_unit_test(test_size_cap),
+        cmocka_unit_test(test_malformed_registry_answers),
         cmocka_unit_test(test_gzip_and_tar),
         cmocka_unit_test(test_unbox),
     };
