@@ -3,7 +3,8 @@
  * proxy would, and prints its digest and cached path.
  *
  * A pull always asks the server (as `docker pull`), unless the URL names a
- * digest already in the cache. Credentials for a registry come from a
+ * digest already in the cache. Progress goes to stderr: a bar per download
+ * on a terminal, a line per download otherwise. Credentials for a registry come from a
  * Docker config JSON file (~/.docker/config.json, or the .dockerconfigjson
  * of a pull Secret).
  */
@@ -15,6 +16,82 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Progress on stderr: on a terminal, one bar per transfer redrawn in
+ * place (at most ten times a second); otherwise a plain line as each
+ * transfer starts, which logs keep readable. */
+typedef struct pull_progress {
+    bool tty;
+    char what[512];   /* the transfer being shown */
+    bool bar_open;    /* a bar is on the current line */
+    uint64_t drawn_ms;
+} pull_progress;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* "12.3 MiB" */
+static void human_bytes(uint64_t n, char *out, size_t outlen)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, outlen, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* The part of a URL worth showing: what follows the host. */
+static const char *transfer_name(const char *url)
+{
+    const char *s = strstr(url, "://");
+    s = s ? strchr(s + 3, '/') : NULL;
+    return s ? s + 1 : url;
+}
+
+static void on_progress(void *ctx, const char *what, uint64_t received, uint64_t total)
+{
+    pull_progress *pp = ctx;
+    bool started = strcmp(pp->what, what) != 0;
+    if (started) {
+        if (pp->bar_open)
+            fputc('\n', stderr);
+        pp->bar_open = false;
+        snprintf(pp->what, sizeof pp->what, "%s", what);
+        if (!pp->tty)
+            fprintf(stderr, "fetching %s\n", what);
+    }
+    if (!pp->tty)
+        return;
+    uint64_t now = now_ms();
+    if (!started && received != total && now - pp->drawn_ms < 100)
+        return;
+    pp->drawn_ms = now;
+    char got[32], all[32];
+    human_bytes(received, got, sizeof got);
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    if (total) {
+        size_t filled = (size_t)(received >= total ? WIDTH : received * WIDTH / total);
+        memset(bar, '#', filled);
+        memset(bar + filled, ' ', WIDTH - filled);
+        bar[WIDTH] = 0;
+        human_bytes(total, all, sizeof all);
+        fprintf(stderr, "\r%-40.40s [%s] %s / %s\033[K", transfer_name(what), bar, got, all);
+    } else {
+        fprintf(stderr, "\r%-40.40s %s\033[K", transfer_name(what), got);
+    }
+    fflush(stderr);
+    pp->bar_open = true;
+}
 
 static void usage(FILE *out)
 {
@@ -113,9 +190,15 @@ int cmd_pull(int argc, char **argv)
     } else {
         rq.url = u.location;
     }
+    pull_progress progress = {.tty = isatty(STDERR_FILENO) == 1};
+    rq.progress = on_progress;
+    rq.progress_ctx = &progress;
     char hex[WG_SHA256_HEX_LEN + 1] = "";
     bool cached = false;
-    if (!wg_fetch_module(cache, &rq, &module, hex, &cached, why, sizeof why)) {
+    bool fetched = wg_fetch_module(cache, &rq, &module, hex, &cached, why, sizeof why);
+    if (progress.bar_open)
+        fputc('\n', stderr);
+    if (!fetched) {
         fprintf(stderr, "wasmgate pull: %s\n", why);
         goto out;
     }

@@ -46,19 +46,23 @@ bool wg_fetch_sleep_ms(int64_t ms, const atomic_bool *cancel)
     return !wg_fetch_cancelled(cancel);
 }
 
-static int on_progress(void *cancel, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+static int on_progress(void *watch, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
-    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-    return wg_fetch_cancelled(cancel) ? 1 : 0; /* non-zero aborts the transfer */
+    (void)ultotal, (void)ulnow;
+    wg_fetch_watch *w = watch;
+    if (w->progress && dlnow > 0)
+        w->progress(w->progress_ctx, w->what, (uint64_t)dlnow,
+                    dltotal > 0 ? (uint64_t)dltotal : 0);
+    return wg_fetch_cancelled(w->cancel) ? 1 : 0; /* non-zero aborts the transfer */
 }
 
-void wg_fetch_curl_cancel(void *curl, const atomic_bool *cancel)
+void wg_fetch_curl_watch(void *curl, wg_fetch_watch *w)
 {
-    if (!cancel)
+    if (!w->cancel && !w->progress)
         return;
     curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)cancel);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)w);
     curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 }
 
@@ -132,7 +136,11 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)o->max_redirects);
     }
-    wg_fetch_curl_cancel(h, o->cancel);
+    wg_fetch_watch watch = {.cancel = o->cancel,
+                            .progress = o->progress,
+                            .progress_ctx = o->progress_ctx,
+                            .what = url};
+    wg_fetch_curl_watch(h, &watch);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o->insecure ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o->insecure ? 0L : 2L);
 

@@ -123,6 +123,13 @@ int wg_fetch_read_file(const char *path, size_t max, wg_buf *out, char *err, siz
 
 /* Zero fields take the defaults above; a NULL options pointer means all
  * defaults. */
+/* Progress of a download, called on the fetching thread while bytes
+ * arrive: `what` names the transfer (its URL), received counts its bytes
+ * so far, total is what the server announced (0: unknown). Several
+ * transfers make one OCI pull (manifests, then the blob). */
+typedef void (*wg_fetch_progress_fn)(void *ctx, const char *what, uint64_t received,
+                                     uint64_t total);
+
 typedef struct wg_fetch_options {
     /* Deadline for the whole fetch, retries and backoff included. */
     long timeout_ms;
@@ -141,6 +148,8 @@ typedef struct wg_fetch_options {
     /* When set and it becomes true (from any thread), the fetch stops
      * soon with the error "cancelled" (a proxy shutting down). */
     const atomic_bool *cancel;
+    wg_fetch_progress_fn progress; /* may be NULL */
+    void *progress_ctx;
 } wg_fetch_options;
 
 /* Fetches a module from file://PATH (PATH as written, so file:///abs/path),
@@ -199,6 +208,8 @@ typedef struct wg_oci_options {
     int max_attempts;
     long backoff_ms;
     const atomic_bool *cancel; /* as wg_fetch_options */
+    wg_fetch_progress_fn progress; /* as wg_fetch_options */
+    void *progress_ctx;
     /* Output, may be NULL: how wg_fetch_oci ended. */
     wg_fetch_result *result_out;
     /* Output, may be NULL (WG_OCI_DIGEST_LEN bytes): "sha256:<hex>" of the
@@ -281,6 +292,8 @@ typedef struct wg_fetch_request {
     long timeout_ms;           /* 0: default */
     size_t max_bytes;          /* 0: default */
     const atomic_bool *cancel; /* as wg_fetch_options; may be NULL */
+    wg_fetch_progress_fn progress; /* as wg_fetch_options; may be NULL */
+    void *progress_ctx;
     /* OCI: receives the manifest digest when the image was fetched (left
      * alone on a cache hit). May be NULL. */
     char *manifest_digest_out; /* WG_OCI_DIGEST_LEN bytes */

@@ -26,8 +26,17 @@ int64_t wg_fetch_now_ms(void); /* CLOCK_MONOTONIC */
 /* Sleeps ms, or less when *cancel (may be NULL) becomes true: returns
  * false then. */
 bool wg_fetch_sleep_ms(int64_t ms, const atomic_bool *cancel);
-/* Makes the transfer stop when *cancel (may be NULL) becomes true. */
-void wg_fetch_curl_cancel(void *curl, const atomic_bool *cancel);
+/* What a transfer reports to and hears from its caller: progress, and a
+ * cancellation. Must outlive the transfer. */
+typedef struct wg_fetch_watch {
+    const atomic_bool *cancel;
+    wg_fetch_progress_fn progress;
+    void *progress_ctx;
+    const char *what;
+} wg_fetch_watch;
+/* Installs curl's progress callback for w (nothing when w asks for
+ * nothing): the transfer stops when *w->cancel becomes true. */
+void wg_fetch_curl_watch(void *curl, wg_fetch_watch *w);
 bool wg_fetch_cancelled(const atomic_bool *cancel);
 /* 5xx other than 501, 505 and 511. */
 bool wg_fetch_retryable_status(long code);

@@ -57,6 +57,8 @@ static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out
         .max_bytes = rq->max_bytes,
         .insecure = rq->insecure,
         .cancel = rq->cancel,
+        .progress = rq->progress,
+        .progress_ctx = rq->progress_ctx,
     };
     if (!wg_fetch_url(rq->url, &opt, out, err, errlen)) {
         *result = WG_FETCH_DOWNLOAD_FAILURE;
@@ -106,6 +108,8 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
         .timeout_ms = rq->timeout_ms,
         .max_bytes = rq->max_bytes,
         .cancel = rq->cancel,
+        .progress = rq->progress,
+        .progress_ctx = rq->progress_ctx,
         .result_out = result,
     };
     char image[WG_OCI_DIGEST_LEN] = "";

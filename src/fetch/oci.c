@@ -138,7 +138,11 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
      * and the Authorization header when the host changes. */
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)WG_FETCH_DEFAULT_MAX_REDIRECTS);
-    wg_fetch_curl_cancel(h, c->o.cancel);
+    wg_fetch_watch watch = {.cancel = c->o.cancel,
+                            .progress = c->o.progress,
+                            .progress_ctx = c->o.progress_ctx,
+                            .what = url};
+    wg_fetch_curl_watch(h, &watch);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->o.skip_tls_verify ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->o.skip_tls_verify ? 0L : 2L);
     if (send_basic && c->o.username) {

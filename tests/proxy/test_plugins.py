@@ -632,6 +632,41 @@ class OciModules(ProxyTestCase):
                             capture_output=True, text=True, timeout=30)
         self.assertEqual(r2.returncode, 0, r2.stderr)
         self.assertIn("(already cached)", r2.stdout)
+        # Not a terminal: one plain line per download (manifest, then blob).
+        fetching = [l for l in r.stderr.splitlines() if l.startswith("fetching ")]
+        self.assertEqual(len(fetching), 2, r.stderr)
+        self.assertIn("/manifests/v1", fetching[0])
+        self.assertIn("/blobs/sha256:", fetching[1])
+
+    def test_pull_progress_bar_on_a_terminal(self):
+        import pty
+        url = f"oci://{self.registry.host}/wg/chain-tag:v1"
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        master, slave = pty.openpty()
+        try:
+            r = subprocess.run([WASMGATE, "pull", url, "--insecure", "--cache-dir", cache],
+                               stdout=subprocess.PIPE, stderr=slave, timeout=30)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            os.close(master)
+        self.assertEqual(r.returncode, 0, out)
+        text = out.decode()
+        size = os.path.getsize(plugin_path("chain_tag"))
+        # A bar redrawn in place, full at the end of the module's blob.
+        self.assertIn("\r", text)
+        self.assertRegex(text, r"blobs/sha256:[0-9a-f]+\S* \[#{30}\] ")
+        self.assertIn(f" / {size / 1024:.1f} KiB", text)
+        self.assertNotIn("fetching ", text)
 
     def test_push_then_serve(self):
         r = subprocess.run([WASMGATE, "push", plugin_path("chain_tag"),
