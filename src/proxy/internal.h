@@ -116,7 +116,7 @@ void wg_snapshot_publish(wg_proxy *p, wg_snapshot *snap);
 
 /* Replaces out's content with the module of m (modules.c): read from its
  * file, or fetched over http(s) or from an OCI registry through the module
- * cache (opened on first use into p->cache), honouring sha256 and the pull
+ * cache (p->cache, opened by the reload), honouring sha256 and the pull
  * policy; imagePullSecret is looked up in `set`. Blocks for up to
  * plugins.fetch_timeout_ms: call it from the reload's background thread,
  * never a worker. False with why filled (naming the URL) when the module
@@ -168,8 +168,10 @@ struct wg_proxy {
     const wg_config *config;
     wg_stats *stats;
     wg_proxy_metrics m;
-    struct wg_cache *cache;      /* the module cache, NULL until a fetch needs it;
-                                    used by one reload round at a time */
+    struct wg_cache *cache;      /* the module cache, opened by the first reload
+                                    that needs it (its handle is stateless:
+                                    the loaders share it) */
+    char cache_error[256];       /* why it could not be opened */
     wg_snapshot *snapshot;       /* the plugins published (main thread) */
     atomic_bool stopping_fetches; /* shutting down: fetches in flight give up */
     struct wg_reloader *reloader;

@@ -138,12 +138,8 @@ bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest
         return true;
     }
     if (!p->cache) {
-        char err[256];
-        p->cache = wg_cache_open(p->config->plugins.cache_dir, err, sizeof err);
-        if (!p->cache) {
-            snprintf(why, whylen, "module cache: %s", err);
-            return false;
-        }
+        snprintf(why, whylen, "module cache: %s", p->cache_error);
+        return false;
     }
     char hex[WG_SHA256_HEX_LEN + 1];
     return fetch(p, set, m, out, hex, why, whylen);

@@ -63,6 +63,7 @@ typedef struct round_item {
     wg_plugin *plugin;           /* the result (retained) */
     char *update_error;          /* why `manifest` is not what serves (ITEM_KEPT) */
     item_outcome outcome;
+    bool retry;                  /* it failed in a way that may work later */
 } round_item;
 
 typedef struct round {
@@ -272,7 +273,7 @@ static void load_item(round *rd, round_item *it)
         it->plugin = wg_plugin_retain(prev);
         it->outcome = prev_ok ? ITEM_KEPT : ITEM_FAILED;
         it->update_error = strdup("out of memory");
-        rd->retry = true;
+        it->retry = true;
         return;
     }
     /* Reuse the compiled module when the module is the same: always for a
@@ -309,7 +310,7 @@ static void load_item(round *rd, round_item *it)
                pw_abi_version_name(pw_module_abi(pl->module)));
         return;
     }
-    rd->retry = true;
+    it->retry = true;
     if (prev_ok) {
         /* Never replace a working plugin with a broken one. */
         wg_log("main", WG_LOG_ERROR,
@@ -331,6 +332,42 @@ static void load_item(round *rd, round_item *it)
 }
 
 /* ---- a round on the thread pool ---------------------------------------------------- */
+
+/* Plugins load in parallel, LOADERS at a time, so one slow registry
+ * delays only its own plugins (the round still waits for it). */
+#define LOADERS 4
+
+typedef struct loader {
+    round *rd;
+    atomic_size_t *next;
+} loader;
+
+static void loader_main(void *arg)
+{
+    loader *l = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(l->next, 1)) < l->rd->nitems)
+        load_item(l->rd, &l->rd->items[i]);
+}
+
+static void load_items(round *rd)
+{
+    atomic_size_t next;
+    atomic_init(&next, 0);
+    loader l = {.rd = rd, .next = &next};
+    uv_thread_t threads[LOADERS - 1];
+    size_t nthreads = 0;
+    /* This thread loads too; helpers only when there is more than one
+     * plugin to load. */
+    for (size_t k = 1; k < LOADERS && k < rd->nitems; k++) {
+        if (uv_thread_create(&threads[nthreads], loader_main, &l) != 0)
+            break;
+        nthreads++;
+    }
+    loader_main(&l);
+    for (size_t k = 0; k < nthreads; k++)
+        uv_thread_join(&threads[k]);
+}
 
 static wg_plugin *find_in(const wg_snapshot *s, const wg_manifest *m)
 {
@@ -459,9 +496,16 @@ static void round_work(uv_work_t *work)
         round_item *it = &rd->items[rd->nitems++];
         it->previous = wg_plugin_retain(pl);
     }
+    bool remote = false;
+    for (size_t i = 0; i < rd->nitems; i++)
+        remote |= rd->items[i].manifest &&
+                  rd->items[i].manifest->url.scheme != WG_MANIFEST_SCHEME_FILE;
+    if (remote && !p->cache)
+        p->cache = wg_cache_open(c->plugins.cache_dir, p->cache_error, sizeof p->cache_error);
+    load_items(rd);
     size_t kept = 0;
     for (size_t i = 0; i < rd->nitems; i++) {
-        load_item(rd, &rd->items[i]);
+        rd->retry |= rd->items[i].retry;
         if (rd->items[i].plugin)
             rd->items[kept++] = rd->items[i];
         else
