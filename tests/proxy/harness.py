@@ -37,7 +37,8 @@ AS_PLUGIN_DIR = os.environ.get("AS_PLUGIN_DIR", "build/plugins-as")
 # How long to wait for the proxy to become ready.
 # What AddressSanitizer, LeakSanitizer and UBSan print (the ASan build of
 # `make test` runs these tests too).
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
 START_TIMEOUT = float(os.environ.get("WASMGATE_START_TIMEOUT", "20"))
 
 
