@@ -31,8 +31,11 @@
  * runs the main loop until it is published, so no request is served
  * before the plugins are in place), a change in the directory (inotify
  * through uv_fs_event, after RELOAD_SETTLE_MS without further change),
- * SIGHUP, and a retry after failures (RETRY_FIRST_MS doubling up to
- * RETRY_MAX_MS) so that a registry that was down is tried again.
+ * SIGHUP, a retry after failures (RETRY_FIRST_MS doubling up to
+ * RETRY_MAX_MS) so that a registry that was down is tried again, and,
+ * while watching, a rescan every RESCAN_MS: a safety net for changes
+ * inotify does not see (network file systems), and the time the module
+ * cache's expiry runs even when nothing changes.
  */
 #include "proxy/internal.h"
 
@@ -47,6 +50,7 @@
 #define RELOAD_SETTLE_MS 200u
 #define RETRY_FIRST_MS 1000u
 #define RETRY_MAX_MS 60000u
+#define RESCAN_MS (5u * 60u * 1000u)
 
 /* What a round did with one plugin, for the log. */
 typedef enum item_outcome {
@@ -86,6 +90,7 @@ typedef struct wg_reloader {
     uv_timer_t settle; /* a burst of changes makes one round */
     uv_timer_t retry;
     uint32_t retry_ms;
+    uv_timer_t rescan;
     uv_signal_t sighup;
     bool sighup_open, watch_open;
     int open_handles; /* freed when they are closed and no round runs */
@@ -680,6 +685,11 @@ static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int 
     uv_timer_start(&r->settle, on_settled, RELOAD_SETTLE_MS, 0);
 }
 
+static void on_rescan(uv_timer_t *t)
+{
+    round_start(t->data, "periodic rescan");
+}
+
 static void on_sighup(uv_signal_t *s, int signum)
 {
     (void)signum;
@@ -722,8 +732,9 @@ bool wg_reload_initial(wg_proxy *p, wg_buf *errors)
     p->reloader = r;
     uv_timer_init(&p->loop, &r->settle);
     uv_timer_init(&p->loop, &r->retry);
-    r->settle.data = r->retry.data = r;
-    r->open_handles = 2;
+    uv_timer_init(&p->loop, &r->rescan);
+    r->settle.data = r->retry.data = r->rescan.data = r;
+    r->open_handles = 3;
     round_start(r, "start-up");
     while (!r->initial_done)
         uv_run(&p->loop, UV_RUN_ONCE);
@@ -757,6 +768,7 @@ bool wg_reload_watch(wg_proxy *p, wg_buf *errors)
         return false;
     }
     r->watching = true;
+    uv_timer_start(&r->rescan, on_rescan, RESCAN_MS, RESCAN_MS);
     return true;
 }
 
@@ -771,6 +783,7 @@ void wg_reload_stop(wg_proxy *p)
     atomic_store(&p->stopping_fetches, true);
     uv_close((uv_handle_t *)&r->settle, on_handle_closed);
     uv_close((uv_handle_t *)&r->retry, on_handle_closed);
+    uv_close((uv_handle_t *)&r->rescan, on_handle_closed);
     if (r->sighup_open)
         uv_close((uv_handle_t *)&r->sighup, on_handle_closed);
     if (r->watch_open)
