@@ -1,6 +1,7 @@
 """A Debian docker-registry on loopback for the proxy tests, and a pusher
 of Wasm plugin images (the OCI-spec variant) over the distribution API."""
 
+import base64
 import gzip
 import hashlib
 import io
@@ -28,9 +29,11 @@ def _digest(data):
 class Registry:
     """docker-registry on 127.0.0.1 (a free port), its storage in a
     temporary directory removed by stop(). Plain HTTP, or with tls=True
-    HTTPS with a self-signed certificate made by openssl here."""
+    HTTPS with a self-signed certificate made by openssl here. With
+    auth=(user, password), every request needs htpasswd Basic credentials
+    (the file made by apache2-utils' htpasswd)."""
 
-    def __init__(self, tls=False):
+    def __init__(self, tls=False, auth=None):
         self.dir = tempfile.mkdtemp(prefix="wasmgate-registry-")
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
@@ -47,19 +50,26 @@ class Registry:
             import ssl
             context = ssl.create_default_context(cafile=cert)
         self.context = context
+        self.auth = auth
+        auth_cfg = ""
+        if auth:
+            htpasswd = os.path.join(self.dir, "htpasswd")
+            subprocess.run(["htpasswd", "-Bbc", htpasswd, auth[0], auth[1]], check=True,
+                           capture_output=True, timeout=60)
+            auth_cfg = f"auth:\n  htpasswd:\n    realm: wasmgate-test\n    path: {htpasswd}\n"
         cfg = os.path.join(self.dir, "config.yml")
         with open(cfg, "w") as f:
             f.write("version: 0.1\n"
                     "log:\n  level: error\n  accesslog:\n    disabled: true\n"
                     f"storage:\n  filesystem:\n    rootdirectory: {self.dir}/data\n"
-                    f"http:\n  addr: {self.host}\n{tls_cfg}")
+                    f"http:\n  addr: {self.host}\n{tls_cfg}{auth_cfg}")
         self.proc = subprocess.Popen(["docker-registry", "serve", cfg],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(f"{self.scheme}://{self.host}/v2/", timeout=1,
-                                       context=self.context).close()
+                urllib.request.urlopen(self._authorized(f"{self.scheme}://{self.host}/v2/"),
+                                       timeout=1, context=self.context).close()
                 return
             except (OSError, urllib.error.URLError):
                 if self.proc.poll() is not None:
@@ -68,8 +78,20 @@ class Registry:
         self.stop()
         raise RuntimeError("docker-registry did not start")
 
-    def _request(self, method, url, data=None, content_type=None):
+    def _authorized(self, url, data=None, method="GET"):
         req = urllib.request.Request(url, data=data, method=method)
+        if self.auth:
+            token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+            req.add_header("Authorization", "Basic " + token)
+        return req
+
+    def docker_config(self):
+        """The .dockerconfigjson text for this registry's credentials."""
+        user, password = self.auth
+        return json.dumps({"auths": {self.host: {"username": user, "password": password}}})
+
+    def _request(self, method, url, data=None, content_type=None):
+        req = self._authorized(url, data, method)
         if content_type:
             req.add_header("Content-Type", content_type)
         with urllib.request.urlopen(req, timeout=10, context=self.context) as r:

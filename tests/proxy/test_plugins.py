@@ -2,6 +2,7 @@
 """Proxy-Wasm plugins in the proxy: chain order (phase, priority), failure
 policies, local replies, ticks, HTTP calls to a configured cluster, and
 the AssemblyScript SDK."""
+import base64
 import gzip
 import hashlib
 import json
@@ -487,6 +488,68 @@ class BadSources(ProxyTestCase):
             samples['wasmgate_wasm_remote_fetches_total{result="manifest_failure"}'], "2")
         self.assertEqual(
             samples['wasmgate_wasm_config_conversions_total{result="fetch_failure"}'], "6")
+
+
+class OciPullSecrets(ProxyTestCase):
+    """imagePullSecret through the proxy: a registry behind htpasswd Basic
+    auth, the credentials in a kubernetes.io/dockerconfigjson Secret next
+    to the manifests (same namespace only), never written to the log."""
+
+    USER, PASSWORD = "wasm-user", "s3cret-Pa55word"
+
+    @classmethod
+    def setUpClass(cls):
+        from registry import Registry
+        cls.up = cls.start_class_upstream("up")
+        with open(plugin_path("chain_tag"), "rb") as f:
+            module = f.read()
+        cls.registry = Registry(auth=(cls.USER, cls.PASSWORD))
+        cls.addClassCleanup(cls.registry.stop)
+        cls.registry.push_wasm_image("wg/private", "v1", module)
+
+    def secret(self, name="regcred", namespace="default", config=None):
+        text = config or self.registry.docker_config()
+        return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": name, "namespace": namespace},
+                "data": {".dockerconfigjson": base64.b64encode(text.encode()).decode()}}
+
+    def start_with(self, *resources, **spec):
+        url = f"oci://{self.registry.host}/wg/private:v1"
+        return self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [self.up.address]},
+            extra={"plugins": {"insecure_registries": [self.registry.host],
+                               "fetch_timeout_ms": 5000}},
+            plugins=[*resources, manifest("private", url, config={"tag": "private"},
+                                          failStrategy="FAIL_OPEN", **spec)])
+
+    def chain(self, p):
+        status, _, body = p.request("GET", "/")
+        self.assertEqual(status, 200, body)
+        return header(json.loads(body)["headers"], "x-chain")
+
+    def test_pull_secret_gives_access(self):
+        p = self.start_with(self.secret(), imagePullSecret="regcred")
+        self.assertEqual(self.chain(p), "private")
+        self.assertNotIn(self.PASSWORD, p.log())
+
+    def test_without_credentials_the_registry_says_so(self):
+        p = self.start_with()
+        self.assertIsNone(self.chain(p))  # FAIL_OPEN: skipped
+        self.assertIn("the registry wants credentials", p.plugin_status("private")["error"])
+
+    def test_wrong_password_fails_without_leaking_it(self):
+        bad = json.dumps({"auths": {self.registry.host: {"username": self.USER,
+                                                         "password": "not-the-password"}}})
+        p = self.start_with(self.secret(config=bad), imagePullSecret="regcred")
+        self.assertIsNone(self.chain(p))
+        self.assertIn("401", p.plugin_status("private")["error"])
+        self.assertNotIn("not-the-password", p.log())
+
+    def test_secret_of_another_namespace_is_not_used(self):
+        p = self.start_with(self.secret(namespace="other"), imagePullSecret="regcred")
+        self.assertIsNone(self.chain(p))
+        self.assertIn('imagePullSecret "regcred" not found in namespace "default"',
+                      p.plugin_status("private")["error"])
 
 
 class OciModules(ProxyTestCase):
