@@ -40,6 +40,30 @@ bool wasm_type_equal(const wasm_type *a, const wasm_type *b)
 
 /* ---- stores ---------------------------------------------------------------------- */
 
+/* The value stack (8 MiB by default) and the frame stack are mapped, not
+ * malloc'ed: pages are zero and not resident until used, and they go back
+ * to the system when the store is freed. Through malloc, glibc's mmap
+ * threshold rises after the first such block is freed; later stacks then
+ * come from the heap, are memset in full by calloc (all of it resident)
+ * and stay in the heap once freed. */
+static void *stack_map(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void stack_unmap(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes);
+}
+
+static size_t frames_bytes(const wasm_store *s)
+{
+    return ((size_t)s->config.max_call_depth + 1) * sizeof(wasm_frame);
+}
+
 wasm_store *wasm_store_new(const wasm_store_config *config)
 {
     wasm_store *s = calloc(1, sizeof *s);
@@ -55,11 +79,15 @@ wasm_store *wasm_store_new(const wasm_store_config *config)
         s->config.value_stack_cells = (size_t)1 << 20;
     if (!s->config.max_table_elems || s->config.max_table_elems > WASM_MAX_TABLE_SIZE)
         s->config.max_table_elems = WASM_MAX_TABLE_SIZE;
-    s->stack = calloc(s->config.value_stack_cells, sizeof(wasm_slot));
-    s->frames = calloc((size_t)s->config.max_call_depth + 1, sizeof(wasm_frame));
+    if (s->config.value_stack_cells > SIZE_MAX / sizeof(wasm_slot)) {
+        free(s);
+        return NULL;
+    }
+    s->stack = stack_map(s->config.value_stack_cells * sizeof(wasm_slot));
+    s->frames = stack_map(frames_bytes(s));
     if (!s->stack || !s->frames) {
-        free(s->stack);
-        free(s->frames);
+        stack_unmap(s->stack, s->config.value_stack_cells * sizeof(wasm_slot));
+        stack_unmap(s->frames, frames_bytes(s));
         free(s);
         return NULL;
     }
@@ -128,8 +156,8 @@ void wasm_store_free(wasm_store *store)
         free_object(o);
         o = next;
     }
-    free(store->stack);
-    free(store->frames);
+    stack_unmap(store->stack, store->config.value_stack_cells * sizeof(wasm_slot));
+    stack_unmap(store->frames, frames_bytes(store));
     free(store);
 }
 
