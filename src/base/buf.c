@@ -162,3 +162,25 @@ bool wg_buf_appendf(wg_buf *b, const char *fmt, ...)
     va_end(ap);
     return ok;
 }
+
+size_t wg_fmt_u64(char *out, uint64_t v)
+{
+    char tmp[WG_U64_DIGITS];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t wg_str_copy(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}

@@ -61,4 +61,14 @@ bool wg_buf_replace(wg_buf *b, size_t start, size_t count, const void *data, siz
 bool wg_buf_appendf(wg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool wg_buf_vappendf(wg_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* For the per-request path, where snprintf's generality costs hundreds of
+ * instructions a call: */
+/* v in decimal into out (at least WG_U64_DIGITS + 1 bytes), NUL-terminated;
+ * returns the number of digits. */
+#define WG_U64_DIGITS 20
+size_t wg_fmt_u64(char *out, uint64_t v);
+/* Copies the C string src into dst of `size` bytes (> 0), truncated to
+ * fit, always NUL-terminated; returns the length copied. */
+size_t wg_str_copy(char *dst, size_t size, const char *src);
+
 #endif /* WG_BASE_BUF_H */

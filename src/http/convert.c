@@ -24,9 +24,9 @@ bool wg_http_head_to_headers(const wg_http_head *head, wg_headers *out)
              add(&tmp, ":authority", head->authority, head->authority_len) &&
              add(&tmp, ":scheme", "http", 4);
     } else {
-        char status[16];
-        int n = snprintf(status, sizeof(status), "%d", head->status);
-        ok = add(&tmp, ":status", status, (size_t)n);
+        char status[WG_U64_DIGITS + 1];
+        size_t n = wg_fmt_u64(status, head->status > 0 ? (uint64_t)head->status : 0);
+        ok = add(&tmp, ":status", status, n);
     }
     for (uint32_t i = 0; ok && i < head->headers.count; i++) {
         const wg_header *e = &head->headers.items[i];

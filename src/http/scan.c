@@ -135,11 +135,62 @@ static bool field_byte(wg_http_scan *s, const wg_http_limits *limits, uint8_t c,
     }
 }
 
+/* Where data[i..len) stops being a run of bytes that leave the state as it
+ * is and pass its check, within the section size limit: such runs (names,
+ * values, request targets, reason phrases; most of a head) are taken in a
+ * tight loop. The verdict is the same as byte by byte: the first byte
+ * that ends a run, or would exceed a limit, goes through the full path. */
+static size_t run_end(const wg_http_scan *s, const wg_http_limits *limits, const uint8_t *data,
+                      size_t i, size_t len)
+{
+    size_t room = limits->max_head_size > s->bytes ? limits->max_head_size - s->bytes : 0;
+    size_t end = len - i < room ? len : i + room;
+    size_t k = i;
+    switch (s->state) {
+    case S_NAME:
+        while (k < end && wg_http_is_tchar(data[k]))
+            k++;
+        break;
+    case S_VALUE:
+        while (k < end && wg_http_is_field_char(data[k]) && data[k] != '\r')
+            k++;
+        break;
+    case S_START_LINE:
+        if (s->kind != WG_HTTP_SCAN_REQUEST) {
+            while (k < end && wg_http_is_field_char(data[k]) && data[k] != '\r')
+                k++;
+        } else if (s->spaces == 1 && s->last != ' ') {
+            /* The request target: visible ASCII, counted against its limit. */
+            size_t left = limits->max_url_len > s->target_len ? limits->max_url_len - s->target_len
+                                                               : 0;
+            if (end - i > left)
+                end = i + left;
+            while (k < end && data[k] >= 0x21 && data[k] <= 0x7e)
+                k++;
+        }
+        break;
+    default:
+        break;
+    }
+    return k;
+}
+
 int wg_http_scan_feed(wg_http_scan *s, const wg_http_limits *limits, const uint8_t *data,
                       size_t len, size_t *used, wg_http_error *err)
 {
     size_t i = 0;
     for (; i < len && s->state != S_END; i++) {
+        size_t k = run_end(s, limits, data, i, len);
+        if (k > i) {
+            s->bytes += k - i;
+            if (s->state == S_START_LINE && s->kind == WG_HTTP_SCAN_REQUEST) {
+                s->target_len += k - i;
+                s->last = data[k - 1];
+            }
+            i = k;
+            if (i == len)
+                break;
+        }
         uint8_t c = data[i];
         bool ok = true;
         if (++s->bytes > limits->max_head_size) {

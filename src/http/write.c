@@ -33,8 +33,28 @@ static bool append_field(wg_buf *out, const char *name, size_t nlen, const char 
 {
     if (!wg_http_is_token(name, nlen) || !wg_http_is_field_value(value, vlen))
         return false;
-    return wg_buf_append(out, name, nlen) && wg_buf_append(out, ": ", 2) &&
-           wg_buf_append(out, value, vlen) && wg_buf_append(out, "\r\n", 2);
+    if (!wg_buf_reserve(out, nlen + vlen + 4))
+        return false;
+    uint8_t *p = out->data + out->len;
+    memcpy(p, name, nlen);
+    p += nlen;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vlen);
+    p += vlen;
+    *p++ = '\r';
+    *p++ = '\n';
+    out->len = (size_t)(p - out->data);
+    return true;
+}
+
+/* Room for a head with h's fields, so that writing it allocates once. */
+static bool reserve_head(wg_buf *out, const wg_headers *h, size_t start_line)
+{
+    size_t n = start_line + 2;
+    for (uint32_t i = 0; h && i < h->count; i++)
+        n += h->items[i].name_len + h->items[i].value_len + 4;
+    return wg_buf_reserve(out, n);
 }
 
 /* The fields of h but pseudo-headers (and Host when skip_host). */
@@ -77,6 +97,8 @@ bool wg_http_write_request_head(wg_buf *out, const char *method, const char *tar
     if (!m || !t || !wg_http_is_token(m, mlen) || !valid_target(t, tlen))
         return false;
     const wg_header *authority = pseudo(h, ":authority");
+    if (!reserve_head(out, h, mlen + tlen + 16))
+        return false;
     bool ok = wg_buf_append(out, m, mlen) && wg_buf_append(out, " ", 1) &&
               wg_buf_append(out, t, tlen) && wg_buf_append_str(out, " HTTP/1.1\r\n");
     /* Host first (RFC 9112 3.2). */
@@ -105,6 +127,8 @@ bool wg_http_write_response_head(wg_buf *out, int status, const char *reason, co
     if (!reason)
         reason = wg_http_reason(status);
     if (!wg_http_is_field_value(reason, strlen(reason)))
+        return false;
+    if (!reserve_head(out, h, strlen(reason) + 16))
         return false;
     /* The status line by hand: it is written for every response. */
     char line[16] = "HTTP/1.x ddd ";

@@ -124,7 +124,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
                        strlen(s->request_id));
     }
     char ip[64];
-    snprintf(ip, sizeof ip, "%s", c->peer);
+    wg_str_copy(ip, sizeof ip, c->peer);
     char *colon = strrchr(ip, ':');
     if (colon)
         *colon = 0;
@@ -135,7 +135,8 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     if (xff) {
         wg_buf v = {0};
         wg_buf_append(&v, xff->value, xff->value_len);
-        wg_buf_appendf(&v, ", %s", bare);
+        wg_buf_append(&v, ", ", 2);
+        wg_buf_append_str(&v, bare);
         wg_headers_set(&s->req_headers, "x-forwarded-for", 15, (const char *)v.data, v.len);
         wg_buf_free(&v);
     } else {

@@ -395,7 +395,7 @@ static void send_stream_head(wg_upconn *u)
     upconn_write(u, &out);
     s->up_head_sent = true;
     uv_timer_start(&u->timer, on_timeout, u->cluster->config->response_timeout_ms, 0);
-    snprintf(s->upstream_addr, sizeof s->upstream_addr, "%s", u->address);
+    wg_str_copy(s->upstream_addr, sizeof s->upstream_addr, u->address);
     wg_stream_downstream_writable(s); /* drives the body on */
 }
 
