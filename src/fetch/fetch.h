@@ -298,8 +298,16 @@ typedef struct wg_fetch_request {
      * alone on a cache hit). May be NULL. */
     char *manifest_digest_out; /* WG_OCI_DIGEST_LEN bytes */
     /* Output, may be NULL: WG_FETCH_OK on a cache hit or a good fetch,
-     * else why it failed (for metrics). */
+     * else why it failed (for metrics; also when a stale copy was served). */
     wg_fetch_result *result_out;
+    /* Always without a known digest, when the fetch fails (anything but a
+     * checksum mismatch, which is a verdict): serve the copy the URL last
+     * resolved to, if the cache has one, rather than nothing. A registry
+     * outage then does not take a working plugin away (Istio's deny-all).
+     * *stale_out (may be NULL) tells it happened; err then says why the
+     * fetch failed. */
+    bool allow_stale;
+    bool *stale_out;
 } wg_fetch_request;
 
 /* Gets a module: from the cache when the request allows it (see above),

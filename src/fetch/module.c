@@ -184,8 +184,22 @@ bool wg_fetch_module(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
     wg_fetch_result result = WG_FETCH_OK;
     bool ok = rq->registry ? module_oci(cache, rq, out, hex, &cached, &result, err, errlen)
                            : module_http(cache, rq, out, hex, &cached, &result, err, errlen);
-    if (ok)
+    bool stale = false;
+    if (ok) {
         result = WG_FETCH_OK;
+    } else if (rq->allow_stale && rq->always && result != WG_FETCH_CHECKSUM_MISMATCH) {
+        /* The last resolution of the URL, if any (what IfNotPresent uses). */
+        char key[1024];
+        if (rq->registry)
+            snprintf(key, sizeof key, "oci://%s/%s:%s", rq->registry, rq->repository,
+                     rq->tag ? rq->tag : "latest");
+        else
+            snprintf(key, sizeof key, "%s", rq->url);
+        stale = !rq->digest && !rq->expect_sha256 && from_index(cache, key, out, hex);
+        ok = stale;
+    }
+    if (rq->stale_out)
+        *rq->stale_out = stale;
     if (rq->result_out)
         *rq->result_out = result;
     if (ok && module_hex)

@@ -84,6 +84,7 @@ static bool fetch(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, 
         .timeout_ms = c->plugins.fetch_timeout_ms,
         .max_bytes = (size_t)c->plugins.max_module_bytes,
         .cancel = &p->stopping_fetches,
+        .allow_stale = true,
     };
     char *user = NULL, *pass = NULL;
     if (u->scheme == WG_MANIFEST_SCHEME_OCI) {
@@ -102,11 +103,16 @@ static bool fetch(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, 
         rq.url = u->location;
         rq.insecure = registry_is_insecure(c, host);
     }
-    bool cached = false;
+    bool cached = false, stale = false;
     wg_fetch_result result = WG_FETCH_OK;
     rq.result_out = &result;
+    rq.stale_out = &stale;
     uint64_t t0 = uv_hrtime();
     bool ok = wg_fetch_module(p->cache, &rq, out, hex, &cached, why, whylen);
+    if (stale)
+        wg_log("main", WG_LOG_WARN,
+               "plugin %s/%s: %s; serving the module this URL resolved to last time (cache)",
+               m->namespace, m->name, why);
     wg_metric_add(p->m.cache_lookups[cached ? 1 : 0], 1);
     if (!cached) {
         wg_metric_add(p->m.remote_fetches[result], 1);

@@ -655,6 +655,36 @@ class OciModules(ProxyTestCase):
         p = start()
         self.assertEqual(self.chain(p), "oci")
 
+    def test_always_with_the_registry_down_serves_the_cached_module(self):
+        # :latest means Always (Istio's defaulting): every load fetches. With
+        # the registry gone, the last copy of the tag serves, with a warning,
+        # instead of denying all traffic as Istio does.
+        from registry import Registry
+        reg = Registry()
+        self.addCleanup(reg.stop)
+        with open(plugin_path("chain_tag"), "rb") as f:
+            reg.push_wasm_image("wg/moving", "latest", f.read())
+        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        url = f"oci://{reg.host}/wg/moving:latest"
+
+        def start():
+            return self.start_proxy(
+                routes=[route_to("up")], clusters={"up": [self.up.address]}, cache_dir=cache,
+                extra={"plugins": {"insecure_registries": [reg.host], "fetch_timeout_ms": 2000}},
+                plugins=[manifest("oci", url, config={"tag": "oci"})])
+
+        p = start()
+        self.assertEqual(self.chain(p), "oci")
+        p.stop()
+        reg.stop()
+        p = start()
+        self.assertEqual(self.chain(p), "oci")
+        self.assertIn("serving the module this URL resolved to last time", p.log())
+        text = p.admin("/stats/prometheus")[2].decode()
+        self.assertRegex(text, r'wasmgate_wasm_remote_fetches_total\{result="(download|manifest)'
+                               r'_failure"\} 1')
+
     def test_https_registry(self):
         from registry import Registry
         reg = Registry(tls=True)
