@@ -631,42 +631,17 @@ class OciModules(ProxyTestCase):
         p = self.start_with(f"oci://{self.registry.host}/wg/copied:v2")
         self.assertEqual(self.chain(p), "oci")
 
-    def test_registry_down_after_first_pull(self):
+    def restart_without_registry(self, repo, tag):
+        """Serves repo:tag from a registry of its own, stops the proxy and the
+        registry, and starts the proxy again on the same cache: returns it."""
         from registry import Registry
         reg = Registry()
         self.addCleanup(reg.stop)
         with open(plugin_path("chain_tag"), "rb") as f:
-            reg.push_wasm_image("wg/once", "v1", f.read())
+            reg.push_wasm_image(repo, tag, f.read())
         cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
         self.addCleanup(shutil.rmtree, cache, True)
-        url = f"oci://{reg.host}/wg/once:v1"
-
-        def start():
-            return self.start_proxy(
-                routes=[route_to("up")], clusters={"up": [self.up.address]}, cache_dir=cache,
-                extra={"plugins": {"insecure_registries": [reg.host]}},
-                plugins=[manifest("oci", url, config={"tag": "oci"})])
-
-        p = start()
-        self.assertEqual(self.chain(p), "oci")
-        p.stop()
-        reg.stop()
-        # The tag resolved before; IfNotPresent serves the cached module.
-        p = start()
-        self.assertEqual(self.chain(p), "oci")
-
-    def test_always_with_the_registry_down_serves_the_cached_module(self):
-        # :latest means Always (Istio's defaulting): every load fetches. With
-        # the registry gone, the last copy of the tag serves, with a warning,
-        # instead of denying all traffic as Istio does.
-        from registry import Registry
-        reg = Registry()
-        self.addCleanup(reg.stop)
-        with open(plugin_path("chain_tag"), "rb") as f:
-            reg.push_wasm_image("wg/moving", "latest", f.read())
-        cache = tempfile.mkdtemp(prefix="wasmgate-cache-")
-        self.addCleanup(shutil.rmtree, cache, True)
-        url = f"oci://{reg.host}/wg/moving:latest"
+        url = f"oci://{reg.host}/{repo}:{tag}"
 
         def start():
             return self.start_proxy(
@@ -678,7 +653,18 @@ class OciModules(ProxyTestCase):
         self.assertEqual(self.chain(p), "oci")
         p.stop()
         reg.stop()
-        p = start()
+        return start()
+
+    def test_registry_down_after_first_pull(self):
+        # The tag resolved before; IfNotPresent serves the cached module.
+        p = self.restart_without_registry("wg/once", "v1")
+        self.assertEqual(self.chain(p), "oci")
+
+    def test_always_with_the_registry_down_serves_the_cached_module(self):
+        # :latest means Always (Istio's defaulting): every load fetches. With
+        # the registry gone, the last copy of the tag serves, with a warning,
+        # instead of denying all traffic as Istio does.
+        p = self.restart_without_registry("wg/moving", "latest")
         self.assertEqual(self.chain(p), "oci")
         self.assertIn("serving the module this URL resolved to last time", p.log())
         text = p.admin("/stats/prometheus")[2].decode()
