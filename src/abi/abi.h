@@ -149,6 +149,10 @@ typedef struct pw_plugin_config {
     uint32_t start_deadline_ms;       /* start-up and on_configure; 0: 30000 */
     pw_fail_strategy fail_strategy;
     pw_node_info node;
+    /* A VM started only to see whether the plugin starts (and configures)
+     * before it is put in service: its proxy_register_shared_queue gets the
+     * queue's id but does not take the queue from the VMs that serve. */
+    bool start_check;
 } pw_plugin_config;
 
 /* ---- the data plane's side ---------------------------------------------------- */

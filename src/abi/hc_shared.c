@@ -54,7 +54,8 @@ int pw_hc_register_shared_queue(pw_vm *vm, const wasm_cell *a)
         !pw_mem_write_u32(vm, (uint32_t)a[2], 0))
         return PW_INVALID_MEMORY_ACCESS;
     uint32_t id = 0;
-    pw_status st = pw_queue_register(vm->vm_id, name, name_len, vm, &id);
+    pw_status st =
+        pw_queue_register(vm->vm_id, name, name_len, vm->cfg.start_check ? NULL : vm, &id);
     if (st != PW_OK)
         return st;
     return pw_mem_write_u32(vm, (uint32_t)a[2], id) ? PW_OK : PW_INVALID_MEMORY_ACCESS;

@@ -15,7 +15,8 @@
  * Queues
  *   Keyed by (vm_id, name); ids are non-zero (1, 2, ...) and never reused.
  *   Registering an existing queue returns its id, keeps its items and makes
- *   the caller its owner. Each enqueue owes the owner one notification:
+ *   the caller its owner (a registration without an owner, from a start
+ *   check VM, leaves the owner as it is). Each enqueue owes the owner one notification:
  *   the queue counts them (`pending`), pw_queue_take_ready() hands the id
  *   out once per pending enqueue, and the owner's ops->queue_ready() is
  *   called on every enqueue so that its host schedules delivery. An
@@ -343,14 +344,12 @@ pw_status pw_queue_register(const char *vm_id, const uint8_t *name, size_t name_
     slot *s = table_find(&g_queue_names, h, vm_id, vlen, name, name_len);
     if (s) {
         queue *q = s->q;
-        if (q->owner != owner) {
+        /* No owner given: the queue stays with the VM that has it. */
+        if (owner && q->owner != owner) {
             q->owner = owner;
-            if (owner && q->pending) {
+            if (q->pending) {
                 ready_add(q);
                 notify_owner(q);
-            } else if (!owner) {
-                q->pending = 0;
-                ready_remove(q);
             }
         }
         *id = q->id;

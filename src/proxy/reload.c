@@ -167,7 +167,9 @@ static bool start_check(const wg_proxy *p, wg_plugin *pl, char *why, size_t whyl
 {
     wasm_error err = {0};
     check_host host = {.p = p, .pl = pl};
-    pw_vm *vm = pw_vm_new(pl->module, &pl->config, &check_ops, &host, &err);
+    pw_plugin_config config = pl->config;
+    config.start_check = true; /* leaves shared queues to the serving VMs */
+    pw_vm *vm = pw_vm_new(pl->module, &config, &check_ops, &host, &err);
     if (!vm) {
         snprintf(why, whylen, "%s: the plugin failed to start: %s", pl->manifest->url.location,
                  err.message);

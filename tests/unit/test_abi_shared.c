@@ -292,6 +292,15 @@ static void test_one_notification_per_enqueue(void **state)
     assert_int_equal(pw_queue_enqueue(id, B("b"), 1), PW_OK);
     assert_int_equal(pw_queue_take_ready(vm1, ids, 8), 2);
     assert_true((ids[0] == id && ids[1] == id2) || (ids[0] == id2 && ids[1] == id));
+    /* A registration without an owner (a start check VM) gets the id and
+     * leaves the queue with its owner. */
+    uint32_t again = 0;
+    assert_int_equal(pw_queue_register("v", B("q"), 1, NULL, &again), PW_OK);
+    assert_int_equal(again, id);
+    int before = atomic_load(&h1.calls);
+    assert_int_equal(pw_queue_enqueue(id, B("c"), 1), PW_OK);
+    assert_int_equal(atomic_load(&h1.calls), before + 1);
+    assert_int_equal(take_all(vm1, id), 1);
     pw_queue_forget_owner(vm1);
     pw_queue_forget_owner(vm2);
     free(vm1);
