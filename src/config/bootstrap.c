@@ -516,6 +516,7 @@ static void read_limits(reader *r, wg_config *c, const node *root)
                                        "max_request_body_buffer_bytes",
                                        "max_response_body_buffer_bytes",
                                        "drain_timeout_ms",
+                                       "stream_idle_timeout_ms",
                                        NULL};
     const node *m = read_section(r, root, "limits", keys);
     if (!m)
@@ -533,6 +534,7 @@ static void read_limits(reader *r, wg_config *c, const node *root)
     wg_config_read_size(r, m, "max_response_body_buffer_bytes", false, 0, 1ull << 30,
                         &l->max_response_body_buffer_bytes);
     read_u32(r, m, "drain_timeout_ms", 0, DAY_MS, &l->drain_timeout_ms);
+    read_u32(r, m, "stream_idle_timeout_ms", 0, DAY_MS, &l->stream_idle_timeout_ms);
     wg_config_reader_restore(r, saved);
 }
 
@@ -723,6 +725,7 @@ static wg_config *config_new(void)
         .max_request_body_buffer_bytes = WG_CONFIG_DEFAULT_MAX_REQUEST_BODY_BUFFER_BYTES,
         .max_response_body_buffer_bytes = WG_CONFIG_DEFAULT_MAX_RESPONSE_BODY_BUFFER_BYTES,
         .drain_timeout_ms = WG_CONFIG_DEFAULT_DRAIN_TIMEOUT_MS,
+        .stream_idle_timeout_ms = WG_CONFIG_DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     };
     c->plugins = (wg_config_plugins){
         .callback_deadline_ms = WG_CONFIG_DEFAULT_CALLBACK_DEADLINE_MS,

@@ -32,6 +32,7 @@
 #define WG_CONFIG_DEFAULT_MAX_REQUEST_BODY_BUFFER_BYTES (1024u * 1024u)
 #define WG_CONFIG_DEFAULT_MAX_RESPONSE_BODY_BUFFER_BYTES (1024u * 1024u)
 #define WG_CONFIG_DEFAULT_DRAIN_TIMEOUT_MS 30000u
+#define WG_CONFIG_DEFAULT_STREAM_IDLE_TIMEOUT_MS 300000u /* Envoy's stream_idle_timeout */
 #define WG_CONFIG_DEFAULT_CONNECT_TIMEOUT_MS 1000u
 #define WG_CONFIG_DEFAULT_RESPONSE_TIMEOUT_MS 15000u
 #define WG_CONFIG_DEFAULT_CALLBACK_DEADLINE_MS 50u
@@ -118,6 +119,7 @@ typedef struct wg_config_limits {
     uint64_t max_request_body_buffer_bytes;  /* a plugin buffers more: 413 */
     uint64_t max_response_body_buffer_bytes; /* a plugin buffers more: 500 */
     uint32_t drain_timeout_ms;               /* SIGTERM: longest wait for streams */
+    uint32_t stream_idle_timeout_ms;         /* a stream without activity: 408 or reset; 0: none */
 } wg_config_limits;
 
 typedef struct wg_config_plugins {

@@ -149,6 +149,7 @@ bool wg_config_dump_json(const wg_config *c, wg_buf *out)
         put(limits, "max_response_body_buffer_bytes",
             json_integer((json_int_t)lim->max_response_body_buffer_bytes), &ok);
         put(limits, "drain_timeout_ms", json_integer(lim->drain_timeout_ms), &ok);
+        put(limits, "stream_idle_timeout_ms", json_integer(lim->stream_idle_timeout_ms), &ok);
     }
     put(root, "limits", limits, &ok);
 

@@ -260,6 +260,18 @@ static void on_timeout(uv_timer_t *t)
     }
 }
 
+/* While a stream runs, the connection's timer watches its idleness. */
+static void on_stream_timeout(uv_timer_t *t)
+{
+    wg_conn *c = t->data;
+    uint64_t timeout = c->worker->proxy->config->limits.stream_idle_timeout_ms;
+    if (!c->stream || c->closing || c->lingering || timeout == 0)
+        return;
+    uint64_t left = wg_stream_idle_check(c->stream, uv_now(&c->worker->loop), timeout);
+    if (left > 0)
+        uv_timer_start(&c->timer, on_stream_timeout, left, 0);
+}
+
 static void arm_head_timer(wg_conn *c, bool started)
 {
     const wg_config_limits *l = &c->worker->proxy->config->limits;
@@ -286,6 +298,10 @@ static void on_head(void *ctx, const wg_http_head *head)
         return;
     }
     c->requests++;
+    c->stream->active_ms = uv_now(&c->worker->loop);
+    uint32_t idle = c->worker->proxy->config->limits.stream_idle_timeout_ms;
+    if (idle)
+        uv_timer_start(&c->timer, on_stream_timeout, idle, 0);
     wg_stream_start(c->stream);
 }
 

@@ -353,6 +353,7 @@ struct wg_stream {
     uint64_t id;
     char request_id[40];
     uint64_t start_ns;
+    uint64_t active_ms;          /* loop time of its last event (stream idle timeout) */
 
     /* request */
     wg_headers req_headers;      /* Proxy-Wasm form: :method :path :authority :scheme first */
@@ -428,6 +429,9 @@ struct wg_stream {
 wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head);
 /* After the head: starts the chain. */
 void wg_stream_start(wg_stream *s);
+/* The stream idle timeout (limits.stream_idle_timeout_ms) at loop time
+ * now: returns 0 when it ended the stream, else the milliseconds left. */
+uint64_t wg_stream_idle_check(wg_stream *s, uint64_t now, uint64_t timeout);
 /* The request body was malformed: answer `status` if still possible. */
 void wg_stream_request_error(wg_stream *s, int status, const char *message);
 void wg_stream_request_body(wg_stream *s, const uint8_t *data, size_t len);

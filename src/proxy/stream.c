@@ -287,9 +287,9 @@ static void start_local_response(wg_stream *s, int status, const char *details,
     s->details = details;
     wg_headers_clear(&s->resp_headers);
     wg_headers_clear(&s->resp_trailers);
-    char st[16];
-    int n = snprintf(st, sizeof st, "%d", status);
-    wg_headers_add(&s->resp_headers, ":status", 7, st, (size_t)n);
+    char st[WG_U64_DIGITS + 1];
+    size_t n = wg_fmt_u64(st, status > 0 ? (uint64_t)status : 0);
+    wg_headers_add(&s->resp_headers, ":status", 7, st, n);
     for (uint32_t i = 0; headers && i < headers->count; i++) {
         const wg_header *h = &headers->items[i];
         if (h->name_len > 0 && h->name[0] != ':')
@@ -872,10 +872,27 @@ static void fail_stream(wg_stream *s)
                          NULL, 0);
 }
 
+uint64_t wg_stream_idle_check(wg_stream *s, uint64_t now, uint64_t timeout)
+{
+    uint64_t idle = now - s->active_ms;
+    if (idle < timeout)
+        return timeout - idle;
+    wg_log("http", WG_LOG_DEBUG, "stream %llu: no activity for %llu ms: ended",
+           (unsigned long long)s->id, (unsigned long long)idle);
+    static const char body[] = "stream timeout\n";
+    /* After the response head, start_local_response resets instead. */
+    start_local_response(s, 408, "stream_idle_timeout", (const uint8_t *)body, sizeof body - 1,
+                         NULL, s->nfilters);
+    drive(s);
+    return 0;
+}
+
 static void drive(wg_stream *s)
 {
     if (s->busy || s->finished)
         return;
+    /* Every event of the stream comes through here: its activity clock. */
+    s->active_ms = uv_now(&s->worker->loop);
     s->busy++;
     /* Whatever this round writes downstream leaves in one system call. */
     wg_conn *c = s->conn;

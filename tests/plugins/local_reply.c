@@ -16,6 +16,8 @@
  *   - :path == /pause-then-continue: returns PAUSE ("local_reply paused <ctx>
  *     continue-request"); the next tick calls continue_stream(HTTP_REQUEST)
  *     ("local_reply tick continue-request <ctx>").
+ *   - :path == /pause-forever: returns PAUSE ("local_reply paused <ctx>
+ *     none") and never resumes the stream (for the stream idle timeout).
  *   - header x-pause-response present: on_response_headers returns PAUSE
  *     ("local_reply paused <ctx> continue-response"); the next tick calls
  *     continue_stream(HTTP_RESPONSE) ("local_reply tick continue-response").
@@ -92,6 +94,8 @@ uint32_t proxy_on_request_headers(uint32_t ctx, uint32_t n, uint32_t eos)
             action = pause_for(ctx, REPLY);
         else if (strcmp(path, "/pause-then-continue") == 0)
             action = pause_for(ctx, CONTINUE_REQUEST);
+        else if (strcmp(path, "/pause-forever") == 0)
+            action = pause_for(ctx, NONE);
     }
     free(path);
     return action;

@@ -146,6 +146,7 @@ class LocalReplies(ProxyTestCase):
         cls.up = cls.start_class_upstream("up")
         cls.start_class_proxy(
             routes=[route_to("up")], clusters={"up": [cls.up.address]},
+            limits={"stream_idle_timeout_ms": 600},
             plugins=[manifest("local-reply", plugin_path("local_reply"),
                               config={"tick_ms": "20"})])
 
@@ -198,6 +199,33 @@ class LocalReplies(ProxyTestCase):
         status, _, body = self.proxy.request("GET", "/r", headers={"x-pause-response": "1"})
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["path"], "/r")
+
+    def test_plugin_that_never_resumes_meets_the_stream_idle_timeout(self):
+        before = len(self.up.requests)
+        c = self.proxy.conn()
+        try:
+            c.request("GET", "/pause-forever")
+            r = c.getresponse()
+            self.assertEqual((r.status, r.read()), (408, b"stream timeout\n"))
+            # The connection stays usable.
+            c.request("GET", "/after-timeout")
+            r = c.getresponse()
+            self.assertEqual(json.loads(r.read())["path"], "/after-timeout")
+        finally:
+            c.close()
+        self.assertEqual(len(self.up.requests), before + 1)  # only /after-timeout
+
+    def test_activity_keeps_a_slow_request_alive(self):
+        # A body trickling in more slowly than the timeout in total, but
+        # with no gap as long as it, is served.
+        with RawClient(self.proxy.port) as c:
+            c.send(b"POST /slow-body HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
+            for ch in b"abcde":
+                time.sleep(0.25)
+                c.send(bytes([ch]))
+            r = c.read_final()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.body)["body"], "abcde")
 
     def test_passes_other_requests(self):
         status, _, _ = self.proxy.request("GET", "/plain")
