@@ -341,6 +341,8 @@ typedef enum wg_stream_wait {
     WG_WAIT_REQ_BODY,            /* filter at req_body_stop paused (not buffering) */
     WG_WAIT_RESP_HEADERS,
     WG_WAIT_RESP_BODY,
+    WG_WAIT_REQ_TRAILERS,        /* filter at req_trl_next paused the request trailers */
+    WG_WAIT_RESP_TRAILERS,
 } wg_stream_wait;
 
 struct wg_stream {
@@ -363,6 +365,8 @@ struct wg_stream {
     bool req_complete;           /* the downstream request ended */
     bool req_reframe;            /* plugins may change the body: chunked upstream */
     size_t req_hdr_next;         /* next filter for the request headers */
+    size_t req_trl_next;         /* next filter for the request trailers */
+    bool req_trl_done;           /* every filter saw them (or there are none) */
     bool req_headers_done;       /* every filter saw them: routed */
     uint64_t req_bytes;
 
@@ -375,6 +379,8 @@ struct wg_stream {
     bool resp_complete;          /* the upstream response ended */
     bool resp_reframe;
     size_t resp_hdr_next;        /* how many filters (from the end) have seen the response head */
+    size_t resp_trl_next;        /* the same for the response trailers */
+    bool resp_trl_done;
     bool resp_head_sent;         /* written downstream */
     bool resp_body_done;         /* the last byte is written downstream */
     wg_http_framing down_framing;

@@ -331,8 +331,10 @@ void wg_stream_on_resume(wg_filter *f, pw_stream_type type)
     bool request = type == PW_STREAM_REQUEST;
     bool waiting_here =
         s->waiting == f &&
-        (request ? (s->wait == WG_WAIT_REQ_HEADERS || s->wait == WG_WAIT_REQ_BODY)
-                 : (s->wait == WG_WAIT_RESP_HEADERS || s->wait == WG_WAIT_RESP_BODY));
+        (request ? (s->wait == WG_WAIT_REQ_HEADERS || s->wait == WG_WAIT_REQ_BODY ||
+                    s->wait == WG_WAIT_REQ_TRAILERS)
+                 : (s->wait == WG_WAIT_RESP_HEADERS || s->wait == WG_WAIT_RESP_BODY ||
+                    s->wait == WG_WAIT_RESP_TRAILERS));
     if (!waiting_here) {
         /* The plugin resumed from inside the callback that is pausing:
          * remember it for when that callback returns. */
@@ -344,6 +346,8 @@ void wg_stream_on_resume(wg_filter *f, pw_stream_type type)
     case WG_WAIT_REQ_HEADERS: s->req_hdr_next = s->wait_pos + 1; break;
     case WG_WAIT_RESP_HEADERS: s->resp_hdr_next = s->wait_pos + 1; break;
     case WG_WAIT_REQ_BODY: s->pass_req_stage = true; break;
+    case WG_WAIT_REQ_TRAILERS: s->req_trl_next = s->wait_pos + 1; break;
+    case WG_WAIT_RESP_TRAILERS: s->resp_trl_next = s->wait_pos + 1; break;
     default: s->pass_resp_stage = true; break;
     }
     s->wait = WG_WAIT_NONE;
@@ -597,16 +601,42 @@ static bool flow_body(wg_stream *s, bool response)
     return progress;
 }
 
-static void run_trailers(wg_stream *s, bool response)
+/* Runs the trailers through the filters, in the direction's order (the
+ * response from resp_first). A plugin may pause them (StopIteration) until
+ * it resumes the stream, as for headers. True once every filter has seen
+ * them, or when there are none. */
+static bool run_trailers(wg_stream *s, bool response)
 {
     wg_headers *t = response ? &s->resp_trailers : &s->req_trailers;
-    if (t->count == 0)
-        return;
-    for (size_t k = response ? s->resp_first : 0; k < s->nfilters; k++) {
-        wg_filter *f = &s->filters[response ? s->nfilters - 1 - k : k];
-        if (!f->skipped)
-            call_filter(s, f, response ? resp_trailers_fn : req_trailers_fn, true);
+    bool *done = response ? &s->resp_trl_done : &s->req_trl_done;
+    size_t *next = response ? &s->resp_trl_next : &s->req_trl_next;
+    if (*done || t->count == 0)
+        return *done = true;
+    if (s->wait == (response ? WG_WAIT_RESP_TRAILERS : WG_WAIT_REQ_TRAILERS))
+        return false;
+    if (response && *next < s->resp_first)
+        *next = s->resp_first;
+    while (*next < s->nfilters) {
+        wg_filter *f = &s->filters[response ? s->nfilters - 1 - *next : *next];
+        if (f->skipped) {
+            (*next)++;
+            continue;
+        }
+        s->calling = f;
+        s->resume_pending = false;
+        pw_action a = call_filter(s, f, response ? resp_trailers_fn : req_trailers_fn, true);
+        s->calling = NULL;
+        if (s->fail_pending || s->reply_pending || s->reset)
+            return false;
+        if (a == PW_STOP && !s->resume_pending) {
+            s->wait = response ? WG_WAIT_RESP_TRAILERS : WG_WAIT_REQ_TRAILERS;
+            s->waiting = f;
+            s->wait_pos = *next;
+            return false;
+        }
+        (*next)++;
     }
+    return *done = true;
 }
 
 /* The request body's last stage goes upstream. */
@@ -626,7 +656,10 @@ static bool step_request_to_upstream(wg_stream *s)
         progress = true;
     }
     if (s->req_stage_eos[n] && !s->up_body_sent && s->req_complete) {
-        run_trailers(s, false);
+        if (s->wait == WG_WAIT_REQ_TRAILERS)
+            return progress; /* until the plugin resumes */
+        if (!run_trailers(s, false))
+            return true; /* a plugin paused the trailers just now, or failed */
         s->up_body_sent = true;
         wg_upstream_send_body(s, NULL, 0, true, &s->req_trailers);
         progress = true;
@@ -701,7 +734,8 @@ void wg_stream_downstream_writable(wg_stream *s)
 static bool step_response_headers(wg_stream *s)
 {
     if (!s->resp_started || s->resp_hdr_next >= s->nfilters ||
-        (s->wait != WG_WAIT_NONE && s->wait != WG_WAIT_REQ_BODY))
+        (s->wait != WG_WAIT_NONE && s->wait != WG_WAIT_REQ_BODY &&
+         s->wait != WG_WAIT_REQ_TRAILERS))
         return false;
     while (s->resp_hdr_next < s->nfilters) {
         wg_filter *f = &s->filters[s->nfilters - 1 - s->resp_hdr_next];
@@ -806,7 +840,10 @@ static bool step_response_to_downstream(wg_stream *s)
         progress = true;
     }
     if (s->resp_stage_eos[n]) {
-        run_trailers(s, true);
+        if (s->wait == WG_WAIT_RESP_TRAILERS)
+            return progress; /* until the plugin resumes */
+        if (!run_trailers(s, true))
+            return true; /* a plugin paused the trailers just now, or failed */
         if (s->down_framing == WG_HTTP_FRAMING_CHUNKED) {
             wg_buf out = {0};
             wg_http_write_last_chunk(&out, &s->resp_trailers);

@@ -18,6 +18,10 @@
  *     ("local_reply tick continue-request <ctx>").
  *   - :path == /pause-forever: returns PAUSE ("local_reply paused <ctx>
  *     none") and never resumes the stream (for the stream idle timeout).
+ *   - header x-pause-trailers present: on_request_trailers returns PAUSE
+ *     ("local_reply paused <ctx> continue-trailers"); the next tick adds the
+ *     request trailer x-added-on-tick: yes and calls
+ *     continue_stream(HTTP_REQUEST).
  *   - header x-pause-response present: on_response_headers returns PAUSE
  *     ("local_reply paused <ctx> continue-response"); the next tick calls
  *     continue_stream(HTTP_RESPONSE) ("local_reply tick continue-response").
@@ -32,13 +36,14 @@
 
 PROXY_WASM_ABI_0_2_1
 
-enum { NONE, REPLY, CONTINUE_REQUEST, CONTINUE_RESPONSE };
+enum { NONE, REPLY, CONTINUE_REQUEST, CONTINUE_RESPONSE, CONTINUE_TRAILERS };
 static const char *const action_names[] = {"none", "reply", "continue-request",
-                                           "continue-response"};
+                                           "continue-response", "continue-trailers"};
 
 typedef struct {
     int action;
     int pause_response;
+    int pause_trailers;
 } lr_state_t;
 
 uint32_t proxy_on_configure(uint32_t root, uint32_t size)
@@ -83,6 +88,10 @@ uint32_t proxy_on_request_headers(uint32_t ctx, uint32_t n, uint32_t eos)
         pw_log(PW_LOG_INFO, "local_reply denied %u", ctx);
         return PW_PAUSE;
     }
+    if (has_header(PW_MAP_HTTP_REQUEST_HEADERS, "x-pause-trailers")) {
+        lr_state_t *s = (lr_state_t *)pt_ctx_get_or_new(ctx, sizeof(lr_state_t));
+        s->pause_trailers = 1;
+    }
     if (has_header(PW_MAP_HTTP_REQUEST_HEADERS, "x-pause-response")) {
         lr_state_t *s = (lr_state_t *)pt_ctx_get_or_new(ctx, sizeof(lr_state_t));
         s->pause_response = 1;
@@ -117,6 +126,17 @@ uint32_t proxy_on_response_headers(uint32_t ctx, uint32_t n, uint32_t eos)
     return PW_CONTINUE;
 }
 
+uint32_t proxy_on_request_trailers(uint32_t ctx, uint32_t n)
+{
+    PT_UNUSED(n);
+    lr_state_t *s = (lr_state_t *)pt_ctx_get(ctx);
+    if (s && s->pause_trailers) {
+        s->pause_trailers = 0;
+        return pause_for(ctx, CONTINUE_TRAILERS);
+    }
+    return PW_CONTINUE;
+}
+
 void proxy_on_tick(uint32_t root)
 {
     PT_UNUSED(root);
@@ -134,6 +154,9 @@ void proxy_on_tick(uint32_t root)
                                              PW_HEADERS("x-replied-by", "tick")),
                       PW_OK);
         } else if (action == CONTINUE_REQUEST) {
+            PT_EXPECT(proxy_continue_stream(PW_STREAM_HTTP_REQUEST), PW_OK);
+        } else if (action == CONTINUE_TRAILERS) {
+            PT_EXPECT(pw_add_header(PW_MAP_HTTP_REQUEST_TRAILERS, "x-added-on-tick", "yes"), PW_OK);
             PT_EXPECT(proxy_continue_stream(PW_STREAM_HTTP_REQUEST), PW_OK);
         } else {
             PT_EXPECT(proxy_continue_stream(PW_STREAM_HTTP_RESPONSE), PW_OK);

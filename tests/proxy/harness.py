@@ -81,6 +81,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
 
     def _read_body(self):
+        """(body, chunked, trailers as [[lower-name, value], ...])."""
         te = self.headers.get("Transfer-Encoding", "")
         if "chunked" in te.lower():
             body = b""
@@ -88,14 +89,17 @@ class _EchoHandler(BaseHTTPRequestHandler):
                 line = self.rfile.readline(65537)
                 size = int(line.split(b";", 1)[0].strip(), 16)
                 if size == 0:
-                    # trailers until the blank line
-                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return body, True
+                    trailers = []
+                    while True:
+                        t = self.rfile.readline(65537)
+                        if t in (b"\r\n", b"\n", b""):
+                            return body, True, trailers
+                        name, _, value = t.decode("latin-1").partition(":")
+                        trailers.append([name.strip().lower(), value.strip()])
                 body += self.rfile.read(size)
                 self.rfile.readline(3)
         n = int(self.headers.get("Content-Length", "0") or "0")
-        return (self.rfile.read(n) if n else b""), False
+        return (self.rfile.read(n) if n else b""), False, []
 
     def _send(self, status, body=b"", headers=(), chunks=None, length=True):
         self.send_response(status)
@@ -122,7 +126,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
 
     def _handle(self):
         srv = self.server
-        body, chunked = self._read_body()
+        body, chunked, trailers = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         record = {
@@ -135,6 +139,7 @@ class _EchoHandler(BaseHTTPRequestHandler):
             "body_len": len(body),
             "body_sha256": hashlib.sha256(body).hexdigest(),
             "chunked": chunked,
+            "trailers": trailers,
             "upstream": srv.name,
         }
         with srv.lock:

@@ -200,6 +200,21 @@ class LocalReplies(ProxyTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["path"], "/r")
 
+    def test_paused_request_trailers_wait_for_the_plugin(self):
+        # The plugin holds the trailers until its tick, which adds one: the
+        # upstream can only see it if the end of the request waited.
+        with RawClient(self.proxy.port) as c:
+            c.send(b"POST /trailers HTTP/1.1\r\nHost: t\r\nx-pause-trailers: 1\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nhello\r\n0\r\nx-client-trailer: c\r\n\r\n")
+            r = c.read_final()
+        self.assertEqual(r.status, 200, r.body)
+        record = json.loads(r.body)
+        self.assertEqual(record["body"], "hello")
+        self.assertIn(["x-client-trailer", "c"], record["trailers"])
+        self.assertIn(["x-added-on-tick", "yes"], record["trailers"])
+        self.assertIn("continue-trailers", self.proxy.log())
+
     def test_plugin_that_never_resumes_meets_the_stream_idle_timeout(self):
         before = len(self.up.requests)
         c = self.proxy.conn()
