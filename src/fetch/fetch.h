@@ -182,7 +182,8 @@ typedef enum wg_fetch_result {
     WG_FETCH_DOWNLOAD_FAILURE,  /* "download_failure": the module (http body, OCI blob) */
     WG_FETCH_MANIFEST_FAILURE,  /* "manifest_failure": OCI manifests and indexes, auth */
     WG_FETCH_CHECKSUM_MISMATCH, /* "checksum_mismatched": not the expected sha256 */
-    WG_FETCH_CACHE_FAILURE,     /* "cache_failure": the module could not be stored */
+    WG_FETCH_OTHER_FAILURE,     /* "fetch_failure": none of the above (the module could not
+                                   be stored in the cache) */
 } wg_fetch_result;
 
 const char *wg_fetch_result_name(wg_fetch_result r);

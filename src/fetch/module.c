@@ -72,7 +72,7 @@ static bool module_http(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out
         return false;
     }
     if (!wg_cache_put(cache, out->data, out->len, rq->expect_sha256, hex, cerr, sizeof cerr)) {
-        *result = WG_FETCH_CACHE_FAILURE;
+        *result = WG_FETCH_OTHER_FAILURE;
         wg_fetch_err(err, errlen, "%s: %s", rq->url, cerr);
         return false;
     }
@@ -155,7 +155,7 @@ static bool module_oci(wg_cache *cache, const wg_fetch_request *rq, wg_buf *out,
     }
     char cerr[300];
     if (!wg_cache_put(cache, out->data, out->len, NULL, hex, cerr, sizeof cerr)) {
-        *result = WG_FETCH_CACHE_FAILURE;
+        *result = WG_FETCH_OTHER_FAILURE;
         wg_fetch_err(err, errlen, "%s/%s: %s", rq->registry, rq->repository, cerr);
         return false;
     }
@@ -216,7 +216,7 @@ const char *wg_fetch_result_name(wg_fetch_result r)
     case WG_FETCH_DOWNLOAD_FAILURE: return "download_failure";
     case WG_FETCH_MANIFEST_FAILURE: return "manifest_failure";
     case WG_FETCH_CHECKSUM_MISMATCH: return "checksum_mismatched";
-    case WG_FETCH_CACHE_FAILURE: return "cache_failure";
+    case WG_FETCH_OTHER_FAILURE: return "fetch_failure";
     }
     return "unknown";
 }

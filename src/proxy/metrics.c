@@ -11,7 +11,7 @@
  *   wasmgate_wasm_cache_lookups_total{hit="true"|"false"}           counter
  *   wasmgate_wasm_remote_fetches_total{result=...}                  counter
  *       success, download_failure, manifest_failure, checksum_mismatched,
- *       cache_failure
+ *       fetch_failure (anything else: the module could not be stored)
  *   wasmgate_wasm_remote_fetch_milliseconds                         histogram
  *   wasmgate_wasm_cache_entries                                     gauge
  *   wasmgate_wasm_config_conversions_total{result=...}              counter
