@@ -231,8 +231,8 @@ static void count_update_failure(wg_proxy *p, const char *key)
     wg_buf_append(&labels, "", 1);
     wg_metric *m =
         wg_stats_metric(p->stats, WG_METRIC_COUNTER, "wasmgate_plugin_update_failures_total",
-                        "New plugin versions that failed while the last good one kept "
-                        "serving",
+                        "Loads of a new plugin version that failed (retries included) while "
+                        "the last good one kept serving",
                         (const char *)labels.data);
     wg_metric_add(m, 1);
     wg_buf_free(&labels);
@@ -256,11 +256,12 @@ static void load_item(round *rd, round_item *it)
     const wg_manifest *m = it->manifest;
     wg_manifest_change change = prev ? wg_manifest_compare(prev->manifest, m) : WG_MANIFEST_CHANGED;
 
-    /* A file module is read again: a rebuilt module is a new version. */
+    /* A file module is read again, whatever else changed: a rebuilt
+     * module is a new version. */
     wg_buf bytes = {0};
     bool have_bytes = false, module_changed = false;
     char why[400] = "";
-    if (prev_ok && change != WG_MANIFEST_CHANGED && m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
+    if (prev_ok && m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
         have_bytes = wg_modules_obtain(p, rd->manifests->set, m, &bytes, why, sizeof why);
         char hex[65] = "";
         if (have_bytes)

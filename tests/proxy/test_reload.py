@@ -165,6 +165,30 @@ class LiveReload(ProxyTestCase):
         p.wait_snapshot(v0)
         self.assertEqual(self.values(p), {"late"})
 
+    def test_rebuilt_file_module_is_reloaded(self):
+        where = tempfile.mkdtemp(prefix="wasmgate-mod-")
+        self.addCleanup(shutil.rmtree, where, True)
+        path = os.path.join(where, "plugin.wasm")
+        shutil.copy(plugin_path("add_header"), path)
+        p = self.start(plugins=[add_header(value="first", url=path)])
+        v0, _ = p.snapshot_version()
+        self.assertEqual(self.values(p), {"first"})
+        # Rebuilt in place (another plugin, same file) while the manifest
+        # changes too: the new bytes are used, not the module in memory.
+        shutil.copy(plugin_path("chain_tag"), path)
+        p.write_manifest("00-add-header.yaml", add_header(value="first", url=path, priority=5))
+        v1 = p.wait_snapshot(v0)
+        status, _, body = p.request("GET", "/")
+        headers = json.loads(body)["headers"]
+        self.assertIsNone(header(headers, "x-wasmgate"))
+        self.assertIsNotNone(header(headers, "x-chain"))
+        # Rebuilt again with the manifest untouched: SIGHUP (or any reload)
+        # reads it again.
+        shutil.copy(plugin_path("add_header"), path)
+        p.proc.send_signal(signal.SIGHUP)
+        p.wait_snapshot(v1)
+        self.assertEqual(self.values(p), {"first"})
+
     def test_sighup_when_not_watching(self):
         p = self.start(plugins=[add_header(value="one")], extra={"plugins": {"watch": False}})
         v0, _ = p.snapshot_version()
