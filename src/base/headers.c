@@ -194,6 +194,17 @@ bool wg_headers_add(wg_headers *h, const char *name, size_t nlen, const char *va
     return add(h, name, nlen, value, vlen, false);
 }
 
+bool wg_headers_prepend(wg_headers *h, const char *name, size_t nlen, const char *value,
+                        size_t vlen)
+{
+    if (!add(h, name, nlen, value, vlen, false))
+        return false;
+    wg_header e = h->items[h->count - 1];
+    memmove(h->items + 1, h->items, (size_t)(h->count - 1) * sizeof *h->items);
+    h->items[0] = e;
+    return true;
+}
+
 bool wg_headers_add_lower(wg_headers *h, const char *name, size_t nlen, const char *value,
                           size_t vlen)
 {

@@ -57,6 +57,9 @@ void wg_headers_clear(wg_headers *h);
  * their length is 0. The _lower variant stores the name ASCII-lower-cased,
  * as HTTP/2 and the Proxy-Wasm hosts present names. */
 bool wg_headers_add(wg_headers *h, const char *name, size_t nlen, const char *value, size_t vlen);
+/* Adds an entry before all the others (moves them: O(count)). */
+bool wg_headers_prepend(wg_headers *h, const char *name, size_t nlen, const char *value,
+                        size_t vlen);
 bool wg_headers_add_lower(wg_headers *h, const char *name, size_t nlen, const char *value,
                           size_t vlen);
 

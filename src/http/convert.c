@@ -43,6 +43,40 @@ bool wg_http_head_to_headers(const wg_http_head *head, wg_headers *out)
     return true;
 }
 
+bool wg_http_parser_take_headers(wg_http_parser *p, wg_headers *out)
+{
+    wg_http_head *head = &p->head;
+    wg_headers *h = &head->headers;
+    uint32_t before = h->count;
+    bool ok;
+    if (head->is_request) {
+        /* In reverse, each one going before the others. :authority is
+         * copied before Host goes (it may point into Host's value). */
+        ok = wg_headers_prepend(h, ":scheme", 7, "http", 4) &&
+             wg_headers_prepend(h, ":authority", 10, head->authority, head->authority_len) &&
+             wg_headers_prepend(h, ":path", 5, head->path, head->path_len) &&
+             wg_headers_prepend(h, ":method", 7, head->method, strlen(head->method));
+    } else {
+        char status[WG_U64_DIGITS + 1];
+        size_t n = wg_fmt_u64(status, head->status > 0 ? (uint64_t)head->status : 0);
+        ok = wg_headers_prepend(h, ":status", 7, status, n);
+    }
+    if (!ok) {
+        /* Take back what was put in front. */
+        uint32_t added = h->count - before;
+        for (uint32_t i = 0; i < added; i++)
+            h->bytes -= (size_t)h->items[i].name_len + h->items[i].value_len;
+        memmove(h->items, h->items + added, (size_t)before * sizeof *h->items);
+        h->count = before;
+        return false;
+    }
+    if (head->is_request)
+        wg_headers_remove(h, "host", 4); /* it is :authority (names are lower-cased) */
+    wg_headers_free(out);
+    *out = *h;
+    wg_headers_init(h);
+    return true;
+}
 
 static bool is_named(const wg_header *e, const char *name, size_t len)
 {

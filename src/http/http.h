@@ -291,6 +291,13 @@ bool wg_http_strip_hop_by_hop(wg_headers *h);
  * failure (out unchanged). */
 bool wg_http_head_to_headers(const wg_http_head *head, wg_headers *out);
 
+/* The same view of the head being delivered (call it during on_head), made
+ * by moving the head's fields rather than copying them: out's content is
+ * replaced and the head is left without fields. For the data plane, which
+ * needs that view of every head it forwards. False on allocation failure
+ * (out unchanged, the head intact). */
+bool wg_http_parser_take_headers(wg_http_parser *p, wg_headers *out);
+
 /* ---- serialising --------------------------------------------------------------------- */
 
 /* The reason phrase of a status code ("Not Found"), "" when unknown. */

@@ -101,7 +101,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
         s->req_stage_eos = (bool *)(s->resp_stage + n);
         s->resp_stage_eos = s->req_stage_eos + n + 1;
     }
-    if (!block || !wg_http_head_to_headers(head, &s->req_headers)) {
+    if (!block || !wg_http_parser_take_headers(&c->parser, &s->req_headers)) {
         wg_stream_free(s);
         return NULL;
     }
@@ -671,8 +671,10 @@ static bool step_request_to_upstream(wg_stream *s)
 
 void wg_stream_upstream_head(wg_stream *s, const wg_http_head *head)
 {
-    wg_headers_clear(&s->resp_headers);
-    wg_http_head_to_headers(head, &s->resp_headers);
+    if (!s->up || !wg_http_parser_take_headers(&s->up->parser, &s->resp_headers)) {
+        wg_headers_clear(&s->resp_headers);
+        wg_http_head_to_headers(head, &s->resp_headers);
+    }
     s->status = head->status;
     s->resp_started = true;
     s->resp_has_body = head->has_body && !s->head_request;

@@ -101,6 +101,25 @@ static void test_add_lower(void **state)
     wg_headers_free(&h);
 }
 
+static void test_prepend(void **state)
+{
+    (void)state;
+    wg_headers h;
+    wg_headers_init(&h);
+    assert_true(wg_headers_add(&h, "b", 1, "2", 1));
+    assert_true(wg_headers_add(&h, "c", 1, "3", 1));
+    assert_true(wg_headers_prepend(&h, "a", 1, "1", 1));
+    assert_int_equal(h.count, 3);
+    const char *order[] = {"a", "b", "c"};
+    for (uint32_t i = 0; i < 3; i++)
+        assert_string_equal(h.items[i].name, order[i]);
+    assert_int_equal(h.bytes, 6);
+    const wg_header *a = wg_headers_get(&h, "a", 1);
+    assert_non_null(a);
+    assert_string_equal(a->value, "1");
+    wg_headers_free(&h);
+}
+
 static void test_multi_values(void **state)
 {
     wg_headers h = {0};
@@ -475,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_add_get_case_insensitive),
         cmocka_unit_test(test_binary_names_and_values),
         cmocka_unit_test(test_add_lower),
+        cmocka_unit_test(test_prepend),
         cmocka_unit_test(test_multi_values),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_remove_clear),

@@ -20,6 +20,7 @@ typedef struct rec {
     /* Pause after these events. */
     bool pause_on_head, pause_on_complete;
     wg_headers last_headers; /* head_to_headers of the last head */
+    wg_headers taken;        /* wg_http_parser_take_headers of it */
 } rec;
 
 static void log_str(rec *r, const char *s)
@@ -79,6 +80,15 @@ static void on_head(void *ctx, const wg_http_head *h)
     log_str(r, "\n");
     log_fields(r, &h->headers);
     assert_true(wg_http_head_to_headers(h, &r->last_headers));
+    /* Taking the fields (what the data plane does) gives the same view and
+     * leaves the head without fields. */
+    assert_true(wg_http_parser_take_headers(r->p, &r->taken));
+    assert_int_equal(r->taken.count, r->last_headers.count);
+    for (uint32_t i = 0; i < r->taken.count; i++) {
+        assert_string_equal(r->taken.items[i].name, r->last_headers.items[i].name);
+        assert_string_equal(r->taken.items[i].value, r->last_headers.items[i].value);
+    }
+    assert_int_equal(h->headers.count, 0);
     if (r->pause_on_head)
         wg_http_parser_pause(r->p);
 }
@@ -116,6 +126,7 @@ static void rec_free(rec *r)
 {
     wg_buf_free(&r->log);
     wg_headers_free(&r->last_headers);
+    wg_headers_free(&r->taken);
 }
 
 /* The log as a C string (appends a NUL that is not counted). */
