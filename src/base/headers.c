@@ -112,6 +112,7 @@ static bool entry_make(wg_headers *h, wg_header *e, const char *name, size_t nle
      * bits (where the first two cannot fail). */
     if ((uint64_t)nlen > UINT32_MAX || (uint64_t)vlen > UINT32_MAX || vlen > SIZE_MAX - 2 - nlen)
         return false;
+    h->checked = false; /* new bytes: unchecked */
     char *block = alloc_in(h, nlen + vlen + 2);
     if (!block)
         return false;
@@ -159,6 +160,12 @@ void wg_headers_init(wg_headers *h)
     h->bytes = 0;
     h->chunks = NULL;
     h->dead = 0;
+    h->checked = false;
+}
+
+void wg_headers_mark_checked(wg_headers *h)
+{
+    h->checked = true;
 }
 
 void wg_headers_clear(wg_headers *h)
@@ -343,6 +350,7 @@ bool wg_headers_copy(wg_headers *dst, const wg_headers *src)
             return false;
         }
     }
+    tmp.checked = src->checked; /* the same bytes */
     wg_headers_free(dst);
     *dst = tmp;
     return true;

@@ -45,7 +45,16 @@ typedef struct wg_headers {
      * one per header). */
     struct wg_headers_chunk *chunks;
     size_t dead; /* bytes of replaced/removed entries still in the chunks */
+    /* Every field but pseudo-headers is fit for the wire (a token name, a
+     * field value without CR, LF or other controls but HTAB), as checked by
+     * whoever called wg_headers_mark_checked(). Any entry added or changed
+     * afterwards clears it, so the HTTP writer checks again only maps that
+     * something (a plugin) modified. */
+    bool checked;
 } wg_headers;
+
+/* See wg_headers.checked: only for maps whose every field was validated. */
+void wg_headers_mark_checked(wg_headers *h);
 
 void wg_headers_init(wg_headers *h);
 /* Releases everything; the map is empty and valid again afterwards. */

@@ -72,6 +72,8 @@ bool wg_http_parser_take_headers(wg_http_parser *p, wg_headers *out)
     }
     if (head->is_request)
         wg_headers_remove(h, "host", 4); /* it is :authority (names are lower-cased) */
+    /* Every field passed the strict scanner: token names, field values. */
+    wg_headers_mark_checked(h);
     wg_headers_free(out);
     *out = *h;
     wg_headers_init(h);

@@ -29,9 +29,10 @@ static bool valid_target(const char *s, size_t len)
     return true;
 }
 
-static bool append_field(wg_buf *out, const char *name, size_t nlen, const char *value, size_t vlen)
+static bool append_field(wg_buf *out, const char *name, size_t nlen, const char *value, size_t vlen,
+                         bool checked)
 {
-    if (!wg_http_is_token(name, nlen) || !wg_http_is_field_value(value, vlen))
+    if (!checked && (!wg_http_is_token(name, nlen) || !wg_http_is_field_value(value, vlen)))
         return false;
     if (!wg_buf_reserve(out, nlen + vlen + 4))
         return false;
@@ -66,7 +67,7 @@ static bool append_fields(wg_buf *out, const wg_headers *h, bool skip_host)
             continue;
         if (skip_host && wg_http_eq_nocase(e->name, e->name_len, "host"))
             continue;
-        if (!append_field(out, e->name, e->name_len, e->value, e->value_len))
+        if (!append_field(out, e->name, e->name_len, e->value, e->value_len, h->checked))
             return false;
     }
     return true;
@@ -103,7 +104,7 @@ bool wg_http_write_request_head(wg_buf *out, const char *method, const char *tar
               wg_buf_append(out, t, tlen) && wg_buf_append_str(out, " HTTP/1.1\r\n");
     /* Host first (RFC 9112 3.2). */
     if (ok && authority)
-        ok = append_field(out, "host", 4, authority->value, authority->value_len);
+        ok = append_field(out, "host", 4, authority->value, authority->value_len, false);
     ok = ok && append_fields(out, h, authority != NULL) && wg_buf_append(out, "\r\n", 2);
     return finish(out, start, ok);
 }

@@ -352,6 +352,31 @@ class Workers(ProxyTestCase):
             self.assertEqual(h.get("x-plugin"), "add_header")
 
 
+class HeaderInjection(ProxyTestCase):
+    """A plugin's header values reach the wire only when they are valid: a
+    parsed head is written without checking its fields again, but any map a
+    plugin changed is checked in full."""
+
+    def test_plugin_value_with_crlf_is_never_forwarded(self):
+        up = self.start_upstream("up")
+        p = self.start_proxy(
+            routes=[route_to("up")], clusters={"up": [up.address]},
+            plugins=[manifest("inject", plugin_path("add_header"),
+                              config={"value": "a\r\nx-injected: yes"})])
+        status, _, body = p.request("GET", "/")
+        self.assertEqual(status, 502, body)
+        self.assertIn(b"request_head_not_writable", body)
+        self.assertEqual(up.requests, [])
+
+    def test_untouched_heads_are_forwarded_as_parsed(self):
+        up = self.start_upstream("up")
+        p = self.start_proxy(routes=[route_to("up")], clusters={"up": [up.address]})
+        status, _, body = p.request("GET", "/", headers={"x-obs": "caf\xe9 \tvalue"})
+        self.assertEqual(status, 200, body)
+        # obs-text and HTAB are valid field-value bytes, passed through.
+        self.assertEqual(header(json.loads(body)["headers"], "x-obs"), "caf\xe9 \tvalue")
+
+
 class RemoteModules(ProxyTestCase):
     """Modules fetched over http:// at start-up, through the module cache:
     sha256 checked over the unboxed module, gzip unboxed, a failed fetch
