@@ -175,11 +175,43 @@ static size_t run_end(const wg_http_scan *s, const wg_http_limits *limits, const
     return k;
 }
 
+/* A whole field line at data[i..len) taken at once, when it is all there
+ * and valid (name ":" value CRLF, within the size and field-count
+ * limits): returns its length. 0 leaves the line to the byte-at-a-time
+ * path, which then reports whatever is wrong at the byte where it is. */
+static size_t field_line(const wg_http_scan *s, const wg_http_limits *limits, const uint8_t *data,
+                         size_t i, size_t len)
+{
+    size_t k = i;
+    while (k < len && wg_http_is_tchar(data[k]))
+        k++;
+    if (k == i || k >= len || data[k] != ':')
+        return 0;
+    k++;
+    while (k < len && wg_http_is_field_char(data[k]) && data[k] != '\r')
+        k++;
+    if (k + 1 >= len || data[k] != '\r' || data[k + 1] != '\n')
+        return 0;
+    k += 2;
+    if (s->bytes + (k - i) > limits->max_head_size || s->fields + 1 > limits->max_headers)
+        return 0;
+    return k - i;
+}
+
 int wg_http_scan_feed(wg_http_scan *s, const wg_http_limits *limits, const uint8_t *data,
                       size_t len, size_t *used, wg_http_error *err)
 {
     size_t i = 0;
     for (; i < len && s->state != S_END; i++) {
+        if (s->state == S_FIELD_START) {
+            size_t n = field_line(s, limits, data, i, len);
+            if (n > 0) {
+                s->bytes += n;
+                s->fields++;
+                i += n - 1; /* the loop's i++ takes the last byte */
+                continue;
+            }
+        }
         size_t k = run_end(s, limits, data, i, len);
         if (k > i) {
             s->bytes += k - i;
