@@ -1072,6 +1072,18 @@ static void test_strip_hop_by_hop(void **state)
     assert_string_equal(h.items[1].name, "X-Public");
     wg_headers_free(&h);
 
+    /* More names listed than the split keeps: the rest are found too. */
+    wg_headers many = {0};
+    add(&many, "Connection", "close, a1, a2, a3, a4, a5, a6, a7, a8, a9, A10");
+    add(&many, "a1", "x");
+    add(&many, "a9", "x");
+    add(&many, "a10", "x");
+    add(&many, "a11", "kept");
+    assert_true(wg_http_strip_hop_by_hop(&many));
+    assert_int_equal(many.count, 1);
+    assert_string_equal(many.items[0].name, "a11");
+    wg_headers_free(&many);
+
     wg_headers t = {0};
     add(&t, "connection", "close");
     add(&t, "Connection", "Keep-Alive ,  Upgrade");
