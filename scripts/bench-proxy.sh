@@ -10,7 +10,10 @@
 #   (f) wrk -> wasmgate + 5 C plugins (add_header x5, each its own VM) -> (a)
 #
 # Each: requests/s, p50 and p99 latency (wrk --latency), ratios to (b) and
-# (c). Then wasmgate's resident memory (VmRSS) with 0, 1 and 10 plugins
+# (c), and the CPU time (user + system, from /proc/PID/stat) the server
+# under test spent per request: the nginx origin for (a), the proxy for
+# the others. CPU per request is steadier than requests/s on a shared
+# machine. Then wasmgate's resident memory (VmRSS) with 0, 1 and 10 plugins
 # loaded. Writes bench/out/bench-proxy.md.
 #
 # Environment:
@@ -213,17 +216,36 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-declare -A RPS P50 P99 ERRS
+declare -A RPS P50 P99 ERRS CPU
 CASES=()
+CLK_TCK=$(getconf CLK_TCK)
 
-# bench KEY LABEL URL
+# cpu_ticks PID...: the user + system clock ticks the processes have used.
+cpu_ticks() {
+    local t=0 p
+    for p in "$@"; do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+
+# nginx_workers NAME: the worker processes of an nginx from nginx_start.
+nginx_workers() { pgrep -P "$(cat "$WORK/nginx-$1/nginx.pid")"; }
+
+# bench KEY LABEL URL PID...: PIDs are the server whose CPU is counted.
 bench() {
-    local key=$1 label=$2 url=$3 out
+    local key=$1 label=$2 url=$3 out t0 t1 n
+    shift 3
     echo "bench-proxy: $label (${SECONDS_PER_CASE}s)..." >&2
     # Warm-up, then the measured run.
     wrk -t"$THREADS" -c"$CONNS" -d1s "$url" >/dev/null 2>&1 || true
+    t0=$(cpu_ticks "$@")
     out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_PER_CASE}s" --latency "$url")
+    t1=$(cpu_ticks "$@")
     echo "$out" >"$WORK/wrk-$key.txt"
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    CPU[$key]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${n:-0}" \
+        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')
     RPS[$key]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
     P50[$key]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
     P99[$key]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
@@ -234,23 +256,25 @@ bench() {
     CASES+=("$key|$label")
 }
 
-bench a "(a) nginx origin, direct" "http://127.0.0.1:$ORIGIN_PORT/"
-bench b "(b) nginx reverse proxy" "http://127.0.0.1:$NGINX_PROXY_PORT/"
+# shellcheck disable=SC2046  # the worker PIDs are separate words on purpose
+bench a "(a) nginx origin, direct" "http://127.0.0.1:$ORIGIN_PORT/" $(nginx_workers origin)
+# shellcheck disable=SC2046
+bench b "(b) nginx reverse proxy" "http://127.0.0.1:$NGINX_PROXY_PORT/" $(nginx_workers proxy)
 
 wasmgate_start none
-bench c "(c) wasmgate, no plugins" "http://127.0.0.1:$WG_PORT/"
+bench c "(c) wasmgate, no plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 wasmgate_stop
 
 mkdir -p "$WORK/wg-c1/manifests"
 manifest "$WORK/wg-c1/manifests" add-header "$PLUGINS/add_header.wasm" '{"value": "bench"}'
 wasmgate_start c1
-bench d "(d) wasmgate + add_header (C)" "http://127.0.0.1:$WG_PORT/"
+bench d "(d) wasmgate + add_header (C)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 wasmgate_stop
 
 mkdir -p "$WORK/wg-as/manifests"
 manifest "$WORK/wg-as/manifests" as-add-header "$AS_PLUGINS/add_header.wasm"
 wasmgate_start as
-bench e "(e) wasmgate + add_header (AssemblyScript)" "http://127.0.0.1:$WG_PORT/"
+bench e "(e) wasmgate + add_header (AssemblyScript)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 wasmgate_stop
 
 mkdir -p "$WORK/wg-five/manifests"
@@ -261,7 +285,7 @@ manifest "$m" add-header-4 "$PLUGINS/add_header.wasm" '{"value": "four"}'
 manifest "$m" add-header-5 "$PLUGINS/add_header.wasm" '{"value": "five"}'
 manifest "$m" add-header-3 "$PLUGINS/add_header.wasm" '{"value": "three"}'
 wasmgate_start five
-bench f "(f) wasmgate + 5 plugins" "http://127.0.0.1:$WG_PORT/"
+bench f "(f) wasmgate + 5 plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 wasmgate_stop
 
 # ---- memory --------------------------------------------------------------------------------
@@ -295,17 +319,19 @@ mkdir -p "$(dirname "$OUT_MD")"
     echo "1 worker. nginx proxy and wasmgate: $WORKERS worker(s); wasmgate with"
     echo "\`access_log: false\`, plugins FAIL_OPEN."
     echo
-    echo "| case | requests/s | p50 ms | p99 ms | vs (b) nginx proxy | vs (c) wasmgate | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---|"
+    echo "| case | requests/s | p50 ms | p99 ms | vs (b) nginx proxy | vs (c) wasmgate | CPU µs/request | CPU vs (b) | CPU vs (c) | errors |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for entry in "${CASES[@]}"; do
         key=${entry%%|*}
         label=${entry#*|}
         echo "| $label | ${RPS[$key]} | ${P50[$key]} | ${P99[$key]} |" \
             "$(ratio "${RPS[$key]}" "${RPS[b]}") | $(ratio "${RPS[$key]}" "${RPS[c]}") |" \
+            "${CPU[$key]} | $(ratio "${CPU[b]}" "${CPU[$key]}") | $(ratio "${CPU[c]}" "${CPU[$key]}") |" \
             "${ERRS[$key]:-} |"
     done
     echo
-    echo "Ratios are of requests/s (higher is better). (f) chains five C plugins:"
+    echo "Ratios are of requests/s, and of CPU per request inverted (both: higher"
+    echo "is better; CPU vs (b) = (b)'s CPU per request / this case's). (f) chains five C plugins:"
     echo "add_header x5, five VMs (the AssemblyScript SDK's own cost is (e))."
     echo
     echo "wasmgate resident memory (VmRSS after 1 s of traffic, $WORKERS worker(s)):"
