@@ -98,6 +98,7 @@ static void compact_if_wasteful(wg_headers *h)
             free_chunks(&fresh); /* keep the old (valid) strings */
             return;
         }
+        n.checked = e->checked; /* the same bytes */
         *e = n;
     }
     free_chunks(h);
@@ -112,7 +113,7 @@ static bool entry_make(wg_headers *h, wg_header *e, const char *name, size_t nle
      * bits (where the first two cannot fail). */
     if ((uint64_t)nlen > UINT32_MAX || (uint64_t)vlen > UINT32_MAX || vlen > SIZE_MAX - 2 - nlen)
         return false;
-    h->checked = false; /* new bytes: unchecked */
+    e->checked = false; /* new bytes: unchecked */
     char *block = alloc_in(h, nlen + vlen + 2);
     if (!block)
         return false;
@@ -160,12 +161,12 @@ void wg_headers_init(wg_headers *h)
     h->bytes = 0;
     h->chunks = NULL;
     h->dead = 0;
-    h->checked = false;
 }
 
 void wg_headers_mark_checked(wg_headers *h)
 {
-    h->checked = true;
+    for (uint32_t i = 0; i < h->count; i++)
+        h->items[i].checked = true;
 }
 
 void wg_headers_clear(wg_headers *h)
@@ -350,7 +351,8 @@ bool wg_headers_copy(wg_headers *dst, const wg_headers *src)
             return false;
         }
     }
-    tmp.checked = src->checked; /* the same bytes */
+    for (uint32_t i = 0; i < src->count; i++)
+        tmp.items[i].checked = src->items[i].checked; /* the same bytes */
     wg_headers_free(dst);
     *dst = tmp;
     return true;

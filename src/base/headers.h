@@ -30,6 +30,12 @@
 typedef struct wg_header {
     char *name; /* name_len bytes + NUL */
     uint32_t name_len;
+    /* Known fit for the wire (a token name, a field value without CR, LF
+     * or other controls but HTAB): set by wg_headers_mark_checked() for
+     * entries someone validated, false for every entry added or changed
+     * since, so the HTTP writer validates only what something (a plugin)
+     * wrote. */
+    bool checked;
     char *value; /* value_len bytes + NUL */
     uint32_t value_len;
 } wg_header;
@@ -45,15 +51,10 @@ typedef struct wg_headers {
      * one per header). */
     struct wg_headers_chunk *chunks;
     size_t dead; /* bytes of replaced/removed entries still in the chunks */
-    /* Every field but pseudo-headers is fit for the wire (a token name, a
-     * field value without CR, LF or other controls but HTAB), as checked by
-     * whoever called wg_headers_mark_checked(). Any entry added or changed
-     * afterwards clears it, so the HTTP writer checks again only maps that
-     * something (a plugin) modified. */
-    bool checked;
 } wg_headers;
 
-/* See wg_headers.checked: only for maps whose every field was validated. */
+/* Marks every entry checked (wg_header.checked): only for maps whose every
+ * field the caller validated. */
 void wg_headers_mark_checked(wg_headers *h);
 
 void wg_headers_init(wg_headers *h);

@@ -67,7 +67,7 @@ static bool append_fields(wg_buf *out, const wg_headers *h, bool skip_host)
             continue;
         if (skip_host && wg_http_eq_nocase(e->name, e->name_len, "host"))
             continue;
-        if (!append_field(out, e->name, e->name_len, e->value, e->value_len, h->checked))
+        if (!append_field(out, e->name, e->name_len, e->value, e->value_len, e->checked))
             return false;
     }
     return true;

@@ -108,7 +108,6 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     /* Connection-specific fields go now, as in Envoy: plugins never see
      * them and they are not forwarded. */
     wg_http_strip_hop_by_hop(&s->req_headers);
-    bool head_checked = s->req_headers.checked;
     s->method = head->method;
     s->req_has_body = head->has_body;
     s->head_request = strcmp(head->method, "HEAD") == 0;
@@ -143,11 +142,9 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     } else {
         wg_headers_add(&s->req_headers, "x-forwarded-for", 15, bare, strlen(bare));
     }
-    /* What was added is ours and fit for the wire (a hex id, the client's
-     * address after fields the scanner passed), so the map stays checked
-     * until a plugin changes it. */
-    if (head_checked)
-        wg_headers_mark_checked(&s->req_headers);
+    /* No plugin has run yet: every field is the parser's (it passed the
+     * strict scanner) or ours (a hex id, the client's address). */
+    wg_headers_mark_checked(&s->req_headers);
 
     s->info.protocol = c->http10 ? "HTTP/1.0" : "HTTP/1.1";
     s->info.request_id = s->request_id;
@@ -787,9 +784,6 @@ static bool step_write_head(wg_stream *s)
     int status = st ? atoi(st->value) : 502;
     s->status = status;
     wg_http_strip_hop_by_hop(h);
-    /* The plugins are done with the head: what follows are our own framing
-     * fields, so a checked map stays checked. */
-    bool checked = h->checked;
     bool body_allowed = !s->head_request && status != 204 && status != 304 && status >= 200;
     if (!body_allowed) {
         /* HEAD keeps the upstream's Content-Length: it describes the GET. */
@@ -815,8 +809,6 @@ static bool step_write_head(wg_stream *s)
         wg_headers_set(h, "connection", 10, "close", 5);
     else if (c->http10)
         wg_headers_set(h, "connection", 10, "keep-alive", 10);
-    if (checked)
-        wg_headers_mark_checked(h);
     wg_buf out = {0};
     if (!wg_http_write_response_head(&out, status, NULL, h, c->http10 ? 0 : 1)) {
         wg_buf_free(&out);

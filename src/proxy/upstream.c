@@ -378,12 +378,8 @@ static void send_stream_head(wg_upconn *u)
         bool has_length = wg_headers_get(h, "content-length", 14) != NULL;
         s->up_chunked = s->req_reframe || !has_length;
         if (s->up_chunked) {
-            /* Our own framing field: a checked map stays checked. */
-            bool checked = h->checked;
             wg_headers_remove(h, "content-length", 14);
             wg_headers_set(h, "transfer-encoding", 17, "chunked", 7);
-            if (checked)
-                wg_headers_mark_checked(h);
         }
     }
     wg_buf out = {0};

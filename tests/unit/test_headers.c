@@ -120,6 +120,32 @@ static void test_prepend(void **state)
     wg_headers_free(&h);
 }
 
+/* Entries someone validated stay marked; anything written since is not. */
+static void test_checked_marks(void **state)
+{
+    (void)state;
+    wg_headers h;
+    wg_headers_init(&h);
+    assert_true(wg_headers_add(&h, "a", 1, "1", 1));
+    assert_true(wg_headers_add(&h, "b", 1, "2", 1));
+    assert_false(h.items[0].checked);
+    wg_headers_mark_checked(&h);
+    assert_true(h.items[0].checked && h.items[1].checked);
+    assert_true(wg_headers_add(&h, "c", 1, "3", 1));
+    assert_true(wg_headers_set(&h, "a", 1, "changed", 7)); /* a new value */
+    const wg_header *a = wg_headers_get(&h, "a", 1);
+    assert_false(a->checked);
+    assert_true(wg_headers_get(&h, "b", 1)->checked);
+    assert_false(wg_headers_get(&h, "c", 1)->checked);
+    wg_headers copy;
+    wg_headers_init(&copy);
+    assert_true(wg_headers_copy(&copy, &h));
+    assert_true(wg_headers_get(&copy, "b", 1)->checked);
+    assert_false(wg_headers_get(&copy, "c", 1)->checked);
+    wg_headers_free(&copy);
+    wg_headers_free(&h);
+}
+
 static void test_multi_values(void **state)
 {
     wg_headers h = {0};
@@ -495,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_binary_names_and_values),
         cmocka_unit_test(test_add_lower),
         cmocka_unit_test(test_prepend),
+        cmocka_unit_test(test_checked_marks),
         cmocka_unit_test(test_multi_values),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_remove_clear),
