@@ -589,11 +589,19 @@ static bool flow_body(wg_stream *s, bool response)
                     f->body_eos_req = true;
             }
         }
-        /* Let the bytes through to the next stage. */
+        /* Let the bytes through to the next stage: moved when that stage is
+         * empty (the usual case: a body streams through without a copy per
+         * plugin), else appended. */
         if (stage[k].len > 0) {
-            if (!wg_buf_append(&stage[k + 1], stage[k].data, stage[k].len))
-                return progress;
-            wg_buf_clear(&stage[k]);
+            if (stage[k + 1].len == 0) {
+                wg_buf moved = stage[k + 1];
+                stage[k + 1] = stage[k];
+                stage[k] = moved;
+            } else {
+                if (!wg_buf_append(&stage[k + 1], stage[k].data, stage[k].len))
+                    return progress;
+                wg_buf_clear(&stage[k]);
+            }
             progress = true;
         }
         if (eos[k] && !eos[k + 1]) {
