@@ -1,11 +1,13 @@
 /*
  * write.c - serialising heads, chunks and body framing.
  *
- * Header maps may come from plugins, so everything written is checked
- * first: a field name must be a token, a value must hold no control
- * character but HTAB (no CR or LF: no header injection), a method must be
- * a token and a request-target visible ASCII. A failed write leaves the
- * output as it was.
+ * Header maps may come from plugins, so what is written is checked first:
+ * a field name must be a token, a value must hold no control character
+ * but HTAB (no CR or LF: no header injection), a method must be a token
+ * and a request-target visible ASCII. Fields marked checked
+ * (wg_header.checked: the parser's, validated by its scanner, and not
+ * changed since) are not checked twice; Host, made from :authority, always
+ * is. A failed write leaves the output as it was.
  */
 #include "http/internal.h"
 
