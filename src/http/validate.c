@@ -13,6 +13,65 @@ static bool fail(wg_http_parser *p, wg_http_error_kind kind, const char *message
     return wg_http_fail(p, kind, message);
 }
 
+/* The fields the checks below look at, found in one pass over the head
+ * (names are lower-case: the parser stores them so). */
+typedef struct fields {
+    uint32_t hosts, lengths;
+    const wg_header *host, *length; /* the first of each */
+    bool transfer_encoding;
+    bool expect_continue;
+    bool upgrade;
+    bool conn_close, conn_keep_alive, conn_upgrade; /* tokens of Connection */
+} fields;
+
+static bool is(const wg_header *e, const char *lower, size_t len)
+{
+    return e->name_len == len && memcmp(e->name, lower, len) == 0;
+}
+
+static void find_fields(const wg_headers *hs, fields *f)
+{
+    memset(f, 0, sizeof *f);
+    for (uint32_t i = 0; i < hs->count; i++) {
+        const wg_header *e = &hs->items[i];
+        switch (e->name_len) {
+        case 4:
+            if (is(e, "host", 4) && f->hosts++ == 0)
+                f->host = e;
+            break;
+        case 6:
+            if (is(e, "expect", 6) && wg_http_eq_nocase(e->value, e->value_len, "100-continue"))
+                f->expect_continue = true;
+            break;
+        case 7:
+            if (is(e, "upgrade", 7))
+                f->upgrade = true;
+            break;
+        case 10:
+            if (is(e, "connection", 10)) {
+                size_t pos = 0, len = 0;
+                const char *t = NULL;
+                while (wg_http_list_next(e->value, e->value_len, &pos, &t, &len)) {
+                    f->conn_close |= wg_http_eq_nocase(t, len, "close");
+                    f->conn_keep_alive |= wg_http_eq_nocase(t, len, "keep-alive");
+                    f->conn_upgrade |= wg_http_eq_nocase(t, len, "upgrade");
+                }
+            }
+            break;
+        case 14:
+            if (is(e, "content-length", 14) && f->lengths++ == 0)
+                f->length = e;
+            break;
+        case 17:
+            if (is(e, "transfer-encoding", 17))
+                f->transfer_encoding = true;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 /* host [ ":" port ] with reg-name, IPv4 or IP-literal hosts: unreserved,
  * pct-encoded and sub-delims characters, ':' and the brackets. */
 static bool authority_char(uint8_t c)
@@ -78,15 +137,14 @@ static bool absolute_form(wg_http_parser *p)
     return set_path(p, end == len || t[end] == '?' ? "/" : "", t + end, len - end);
 }
 
-static bool check_target_and_host(wg_http_parser *p, bool http11)
+static bool check_target_and_host(wg_http_parser *p, const fields *f, bool http11)
 {
     wg_http_head *h = &p->head;
-    uint32_t hosts = wg_headers_count(&h->headers, "host", 4);
-    if (hosts > 1)
+    if (f->hosts > 1)
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "several Host fields");
-    if (hosts == 0 && http11)
+    if (f->hosts == 0 && http11)
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "missing Host field");
-    const wg_header *host = wg_headers_get(&h->headers, "host", 4);
+    const wg_header *host = f->host;
     if (host && !valid_authority(host->value, host->value_len))
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "invalid Host field");
 
@@ -104,15 +162,14 @@ static bool check_target_and_host(wg_http_parser *p, bool http11)
     return host ? set_authority(p, host->value, host->value_len) : set_authority(p, "", 0);
 }
 
-static bool check_content_length(wg_http_parser *p)
+static bool check_content_length(wg_http_parser *p, const fields *f)
 {
     wg_http_head *h = &p->head;
-    uint32_t n = wg_headers_count(&h->headers, "content-length", 14);
-    if (n == 0)
+    if (f->lengths == 0)
         return true;
-    if (n > 1) /* http_parser rejects this already */
+    if (f->lengths > 1) /* http_parser rejects this already */
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "several Content-Length fields");
-    const wg_header *e = wg_headers_get(&h->headers, "content-length", 14);
+    const wg_header *e = f->length;
     uint64_t v = 0;
     if (e->value_len == 0)
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "invalid Content-Length");
@@ -129,11 +186,12 @@ static bool check_content_length(wg_http_parser *p)
 
 /* Only "Transfer-Encoding: chunked" is accepted. Sets *chunked when the
  * field is there. */
-static bool check_transfer_encoding(wg_http_parser *p, bool http11, bool *chunked)
+static bool check_transfer_encoding(wg_http_parser *p, const fields *f, bool http11,
+                                    bool *chunked)
 {
     const wg_headers *hs = &p->head.headers;
     *chunked = false;
-    if (!wg_headers_get(hs, "transfer-encoding", 17))
+    if (!f->transfer_encoding)
         return true;
     if (!http11)
         return fail(p, WG_HTTP_ERR_BAD_REQUEST, "Transfer-Encoding in an HTTP/1.0 message");
@@ -163,39 +221,27 @@ static bool check_transfer_encoding(wg_http_parser *p, bool http11, bool *chunke
     return true;
 }
 
-static bool expects_continue(const wg_headers *hs)
-{
-    for (uint32_t i = 0; i < hs->count; i++) {
-        const wg_header *e = &hs->items[i];
-        if (wg_http_eq_nocase(e->name, e->name_len, "expect") &&
-            wg_http_eq_nocase(e->value, e->value_len, "100-continue"))
-            return true;
-    }
-    return false;
-}
-
-static bool check_request(wg_http_parser *p, bool http11)
+static bool check_request(wg_http_parser *p, const fields *f, bool http11)
 {
     wg_http_head *h = &p->head;
     if (strcmp(h->method, "CONNECT") == 0)
         return fail(p, WG_HTTP_ERR_NOT_IMPLEMENTED, "CONNECT is not supported");
-    if (!check_target_and_host(p, http11))
+    if (!check_target_and_host(p, f, http11))
         return false;
     bool chunked = false;
-    if (!check_transfer_encoding(p, http11, &chunked))
+    if (!check_transfer_encoding(p, f, http11, &chunked))
         return false;
     /* A request without either has no body (RFC 9112 6.3). */
     if (chunked)
         h->body = WG_HTTP_BODY_CHUNKED;
     else if (h->has_content_length)
         h->body = WG_HTTP_BODY_LENGTH;
-    h->expect_continue = http11 && expects_continue(&h->headers);
-    h->upgrade = http11 && wg_headers_get(&h->headers, "upgrade", 7) &&
-                 wg_http_header_has_token(&h->headers, "connection", "upgrade");
+    h->expect_continue = http11 && f->expect_continue;
+    h->upgrade = http11 && f->upgrade && f->conn_upgrade;
     return true;
 }
 
-static bool check_response(wg_http_parser *p, bool http11)
+static bool check_response(wg_http_parser *p, const fields *f, bool http11)
 {
     wg_http_head *h = &p->head;
     if (h->status < 100 || h->status > 599)
@@ -207,7 +253,7 @@ static bool check_response(wg_http_parser *p, bool http11)
     if (p->req_head || h->status / 100 == 1 || h->status == 204 || h->status == 304)
         return true; /* no body, whatever the fields say */
     bool chunked = false;
-    if (!check_transfer_encoding(p, http11, &chunked))
+    if (!check_transfer_encoding(p, f, http11, &chunked))
         return false;
     if (chunked)
         h->body = WG_HTTP_BODY_CHUNKED;
@@ -225,17 +271,18 @@ bool wg_http_check_head(wg_http_parser *p)
     if (h->version_major != 1)
         return fail(p, WG_HTTP_ERR_VERSION, "unsupported HTTP version");
     bool http11 = h->version_minor >= 1;
-    if (!check_content_length(p))
+    fields f;
+    find_fields(&h->headers, &f);
+    if (!check_content_length(p, &f))
         return false;
-    bool ok = p->type == WG_HTTP_REQUEST ? check_request(p, http11) : check_response(p, http11);
+    bool ok = p->type == WG_HTTP_REQUEST ? check_request(p, &f, http11)
+                                         : check_response(p, &f, http11);
     if (!ok)
         return false;
 
     h->has_body =
         h->body == WG_HTTP_BODY_LENGTH ? h->content_length > 0 : h->body != WG_HTTP_BODY_NONE;
-    bool close = wg_http_header_has_token(&h->headers, "connection", "close");
-    h->keep_alive =
-        !close && (http11 || wg_http_header_has_token(&h->headers, "connection", "keep-alive"));
+    h->keep_alive = !f.conn_close && (http11 || f.conn_keep_alive);
     if (h->body == WG_HTTP_BODY_UNTIL_CLOSE || (!h->is_request && h->upgrade))
         h->keep_alive = false;
     return true;
