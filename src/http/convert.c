@@ -80,34 +80,43 @@ bool wg_http_parser_take_headers(wg_http_parser *p, wg_headers *out)
     return true;
 }
 
+static bool same_name(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
 static bool is_named(const wg_header *e, const char *name, size_t len)
 {
-    return e->name_len == len && strncasecmp(e->name, name, len) == 0;
+    return same_name(e->name, e->name_len, name, len);
 }
 
 /* The fixed hop-by-hop fields, by length first (this runs on every head). */
-static bool is_hop_by_hop(const wg_header *e)
+static bool is_hop_name(const char *n, size_t len)
 {
-    switch (e->name_len) {
-    case 2: return is_named(e, "te", 2);
-    case 7: return is_named(e, "trailer", 7) || is_named(e, "upgrade", 7);
-    case 10: return is_named(e, "connection", 10) || is_named(e, "keep-alive", 10);
-    case 16: return is_named(e, "proxy-connection", 16);
-    case 17: return is_named(e, "transfer-encoding", 17);
+    switch (len) {
+    case 2: return same_name(n, len, "te", 2);
+    case 7: return same_name(n, len, "trailer", 7) || same_name(n, len, "upgrade", 7);
+    case 10: return same_name(n, len, "connection", 10) || same_name(n, len, "keep-alive", 10);
+    case 16: return same_name(n, len, "proxy-connection", 16);
+    case 17: return same_name(n, len, "transfer-encoding", 17);
     default: return false;
     }
 }
 
 typedef struct hop_ctx {
     const wg_buf *listed; /* the Connection field's values, or empty */
+    /* It names a field beyond the fixed set ("keep-alive", "close" and
+     * "upgrade", the usual values, do not): only then is it searched. */
+    bool names_others;
 } hop_ctx;
 
 static bool drop_hop(const wg_header *e, void *ctx)
 {
-    if (is_hop_by_hop(e))
+    if (is_hop_name(e->name, e->name_len))
         return true;
-    const wg_buf *listed = ((const hop_ctx *)ctx)->listed;
-    if (listed->len == 0 || (e->name_len > 0 && e->name[0] == ':'))
+    const hop_ctx *hc = ctx;
+    const wg_buf *listed = hc->listed;
+    if (!hc->names_others || (e->name_len > 0 && e->name[0] == ':'))
         return false;
     size_t pos = 0, len = 0;
     const char *name = NULL;
@@ -124,7 +133,12 @@ bool wg_http_strip_hop_by_hop(wg_headers *h)
     wg_buf listed = {0};
     if (wg_headers_get_joined(h, "connection", 10, &listed) < 0)
         return false;
-    hop_ctx ctx = {&listed};
+    hop_ctx ctx = {.listed = &listed};
+    size_t pos = 0, len = 0;
+    const char *name = NULL;
+    while (!ctx.names_others &&
+           wg_http_list_next((const char *)listed.data, listed.len, &pos, &name, &len))
+        ctx.names_others = !is_hop_name(name, len) && !same_name(name, len, "close", 5);
     wg_headers_remove_if(h, drop_hop, &ctx);
     wg_buf_free(&listed);
     return true;
