@@ -533,8 +533,23 @@ static bool step_route(wg_stream *s)
 
 /* Generic body flow through stages [first, n]: filter k (in processing
  * order) is filters[order(k)]. Returns true on progress. */
+/* Nothing for flow_body to do: no stage holds bytes and the end of the
+ * body (if it came) has passed every filter. drive() asks on every round,
+ * so this is checked first. */
+static bool body_idle(const wg_stream *s, bool response)
+{
+    const wg_buf *stage = response ? s->resp_stage : s->req_stage;
+    const bool *eos = response ? s->resp_stage_eos : s->req_stage_eos;
+    for (size_t k = response ? s->resp_first : 0; k < s->nfilters; k++)
+        if (stage[k].len > 0 || eos[k] != eos[k + 1])
+            return false;
+    return true;
+}
+
 static bool flow_body(wg_stream *s, bool response)
 {
+    if (body_idle(s, response))
+        return false;
     wg_buf *stage = response ? s->resp_stage : s->req_stage;
     bool *eos = response ? s->resp_stage_eos : s->req_stage_eos;
     size_t first = response ? s->resp_first : 0;
@@ -552,8 +567,15 @@ static bool flow_body(wg_stream *s, bool response)
         bool delivered = response ? f->body_eos_resp : f->body_eos_req;
         bool has_body = response ? s->resp_has_body : s->req_has_body;
         if (*pass && s->wait_pos == k) {
-            /* Resumed after "stop": these bytes go on without another call. */
+            /* Resumed after "stop": these bytes go on without another call
+             * (and the end of the body, if it came, was seen already). */
             *pass = false;
+            if (eos[k]) {
+                if (response)
+                    f->body_eos_resp = true;
+                else
+                    f->body_eos_req = true;
+            }
         } else if (!f->skipped && has_body && !delivered && (stage[k].len > 0 || eos[k])) {
             s->calling = f;
             s->resume_pending = false;

@@ -18,6 +18,10 @@
  *     ("local_reply tick continue-request <ctx>").
  *   - :path == /pause-forever: returns PAUSE ("local_reply paused <ctx>
  *     none") and never resumes the stream (for the stream idle timeout).
+ *   - header x-hold-body present: on_request_body at end_of_stream returns
+ *     StopIterationNoBuffer (3) ("local_reply paused <ctx>
+ *     continue-request"); the next tick continues the request. The end of
+ *     the body must reach the plugin exactly once (ASSERT FAILED else).
  *   - header x-pause-trailers present: on_request_trailers returns PAUSE
  *     ("local_reply paused <ctx> continue-trailers"); the next tick adds the
  *     request trailer x-added-on-tick: yes and calls
@@ -44,6 +48,8 @@ typedef struct {
     int action;
     int pause_response;
     int pause_trailers;
+    int hold_body;
+    int body_ends; /* on_request_body calls with end_of_stream */
 } lr_state_t;
 
 uint32_t proxy_on_configure(uint32_t root, uint32_t size)
@@ -88,6 +94,10 @@ uint32_t proxy_on_request_headers(uint32_t ctx, uint32_t n, uint32_t eos)
         pw_log(PW_LOG_INFO, "local_reply denied %u", ctx);
         return PW_PAUSE;
     }
+    if (has_header(PW_MAP_HTTP_REQUEST_HEADERS, "x-hold-body")) {
+        lr_state_t *s = (lr_state_t *)pt_ctx_get_or_new(ctx, sizeof(lr_state_t));
+        s->hold_body = 1;
+    }
     if (has_header(PW_MAP_HTTP_REQUEST_HEADERS, "x-pause-trailers")) {
         lr_state_t *s = (lr_state_t *)pt_ctx_get_or_new(ctx, sizeof(lr_state_t));
         s->pause_trailers = 1;
@@ -124,6 +134,20 @@ uint32_t proxy_on_response_headers(uint32_t ctx, uint32_t n, uint32_t eos)
         return pause_for(ctx, CONTINUE_RESPONSE);
     }
     return PW_CONTINUE;
+}
+
+uint32_t proxy_on_request_body(uint32_t ctx, uint32_t size, uint32_t eos)
+{
+    PT_UNUSED(size);
+    lr_state_t *s = (lr_state_t *)pt_ctx_get(ctx);
+    if (!s || !s->hold_body || !eos)
+        return PW_CONTINUE;
+    s->body_ends++;
+    PT_CHECK(s->body_ends == 1, "the end of the body reached the plugin %d times", s->body_ends);
+    if (s->body_ends > 1)
+        return PW_CONTINUE;
+    pause_for(ctx, CONTINUE_REQUEST);
+    return 3; /* StopIterationNoBuffer: hold until resumed */
 }
 
 uint32_t proxy_on_request_trailers(uint32_t ctx, uint32_t n)

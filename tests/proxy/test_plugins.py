@@ -200,6 +200,13 @@ class LocalReplies(ProxyTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(json.loads(body)["path"], "/r")
 
+    def test_body_held_at_its_end_is_delivered_once(self):
+        status, _, body = self.proxy.request("POST", "/hold", body=b"abc",
+                                             headers={"x-hold-body": "1"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["body"], "abc")
+        assert_no_plugin_assertions(self, self.proxy)
+
     def test_paused_request_trailers_wait_for_the_plugin(self):
         # The plugin holds the trailers until its tick, which adds one: the
         # upstream can only see it if the end of the request waited.
