@@ -48,4 +48,16 @@ bool cli_registry_credentials(const char *cmd, const char *file, const char *reg
 /* Overwrites a secret string, then frees it (NULL is fine). */
 void cli_wipe_free(char *s);
 
+/* The options pull and push share. */
+typedef struct cli_registry_opts {
+    const char *secret_file; /* --pull-secret FILE */
+    bool insecure;           /* --insecure */
+    long timeout_ms;         /* --timeout-ms N */
+} cli_registry_opts;
+
+/* Reads argv[*i] if it is one of those options (and its value, advancing
+ * *i past it): 1 when it was, 0 when it is not one, -1 on a bad value
+ * (the message, naming cmd, is printed). */
+int cli_registry_option(const char *cmd, int argc, char **argv, int *i, cli_registry_opts *o);
+
 #endif /* WG_CLI_CLI_H */

@@ -111,28 +111,20 @@ static void usage(FILE *out)
 
 int cmd_pull(int argc, char **argv)
 {
-    const char *url = NULL, *secret_file = NULL, *cache_dir = WG_CONFIG_DEFAULT_CACHE_DIR;
-    bool insecure = false;
-    long timeout_ms = WG_CONFIG_DEFAULT_FETCH_TIMEOUT_MS;
+    const char *url = NULL, *cache_dir = WG_CONFIG_DEFAULT_CACHE_DIR;
+    cli_registry_opts args = {.timeout_ms = WG_CONFIG_DEFAULT_FETCH_TIMEOUT_MS};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        bool has_value = i + 1 < argc;
+        int r = cli_registry_option("pull", argc, argv, &i, &args);
+        if (r < 0)
+            return WG_EXIT_USAGE;
+        if (r > 0)
+            continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return WG_EXIT_OK;
-        } else if (strcmp(a, "--insecure") == 0) {
-            insecure = true;
-        } else if (strcmp(a, "--pull-secret") == 0 && has_value) {
-            secret_file = argv[++i];
-        } else if (strcmp(a, "--cache-dir") == 0 && has_value) {
+        } else if (strcmp(a, "--cache-dir") == 0 && i + 1 < argc) {
             cache_dir = argv[++i];
-        } else if (strcmp(a, "--timeout-ms") == 0 && has_value) {
-            char *end = NULL;
-            timeout_ms = strtol(argv[++i], &end, 10);
-            if (!end || *end || timeout_ms <= 0) {
-                fprintf(stderr, "wasmgate pull: --timeout-ms wants a positive integer\n");
-                return WG_EXIT_USAGE;
-            }
         } else if (a[0] == '-' || url) {
             fprintf(stderr, "wasmgate pull: unexpected argument \"%s\"\n", a);
             usage(stderr);
@@ -161,12 +153,12 @@ int cmd_pull(int argc, char **argv)
         rc = WG_EXIT_USAGE;
         goto out;
     }
-    if (secret_file && u.scheme != WG_MANIFEST_SCHEME_OCI) {
+    if (args.secret_file && u.scheme != WG_MANIFEST_SCHEME_OCI) {
         fprintf(stderr, "wasmgate pull: --pull-secret applies to oci:// only\n");
         rc = WG_EXIT_USAGE;
         goto out;
     }
-    if (!cli_registry_credentials("pull", secret_file, u.registry, &user, &pass))
+    if (!cli_registry_credentials("pull", args.secret_file, u.registry, &user, &pass))
         goto out;
     cache = wg_cache_open(cache_dir, why, sizeof why);
     if (!cache) {
@@ -178,8 +170,8 @@ int cmd_pull(int argc, char **argv)
         .always = true,
         .username = user,
         .password = pass,
-        .insecure = insecure,
-        .timeout_ms = timeout_ms,
+        .insecure = args.insecure,
+        .timeout_ms = args.timeout_ms,
         .manifest_digest_out = manifest_digest,
     };
     if (u.scheme == WG_MANIFEST_SCHEME_OCI) {

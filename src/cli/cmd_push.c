@@ -31,26 +31,18 @@ static void usage(FILE *out)
 
 int cmd_push(int argc, char **argv)
 {
-    const char *file = NULL, *ref = NULL, *secret_file = NULL;
-    bool insecure = false;
-    long timeout_ms = 30000;
+    const char *file = NULL, *ref = NULL;
+    cli_registry_opts args = {.timeout_ms = 30000};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        bool has_value = i + 1 < argc;
+        int r = cli_registry_option("push", argc, argv, &i, &args);
+        if (r < 0)
+            return WG_EXIT_USAGE;
+        if (r > 0)
+            continue;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return WG_EXIT_OK;
-        } else if (strcmp(a, "--insecure") == 0) {
-            insecure = true;
-        } else if (strcmp(a, "--pull-secret") == 0 && has_value) {
-            secret_file = argv[++i];
-        } else if (strcmp(a, "--timeout-ms") == 0 && has_value) {
-            char *end = NULL;
-            timeout_ms = strtol(argv[++i], &end, 10);
-            if (!end || *end || timeout_ms <= 0) {
-                fprintf(stderr, "wasmgate push: --timeout-ms wants a positive integer\n");
-                return WG_EXIT_USAGE;
-            }
         } else if (a[0] == '-' || (file && ref)) {
             fprintf(stderr, "wasmgate push: unexpected argument \"%s\"\n", a);
             usage(stderr);
@@ -95,20 +87,20 @@ int cmd_push(int argc, char **argv)
         goto out;
     }
     wasm_module_release(m);
-    if (!cli_registry_credentials("push", secret_file, u.registry, &user, &pass))
+    if (!cli_registry_credentials("push", args.secret_file, u.registry, &user, &pass))
         goto out;
     wg_oci_options opt = {
         .username = user,
         .password = pass,
-        .skip_tls_verify = insecure,
-        .timeout_ms = timeout_ms,
+        .skip_tls_verify = args.insecure,
+        .timeout_ms = args.timeout_ms,
     };
     char digest[WG_OCI_DIGEST_LEN] = "";
-    if (insecure)
+    if (args.insecure)
         opt.max_attempts = 1; /* https once, then plain HTTP with retries */
     bool ok = wg_oci_push(u.registry, u.repository, u.tag, &opt, module.data, module.len, digest,
                           why, sizeof why);
-    if (!ok && insecure) {
+    if (!ok && args.insecure) {
         opt.insecure = true;
         opt.max_attempts = 0;
         ok = wg_oci_push(u.registry, u.repository, u.tag, &opt, module.data, module.len, digest,

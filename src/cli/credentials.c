@@ -60,3 +60,27 @@ bool cli_registry_credentials(const char *cmd, const char *file, const char *reg
                 file, registry);
     return true;
 }
+
+int cli_registry_option(const char *cmd, int argc, char **argv, int *i, cli_registry_opts *o)
+{
+    const char *a = argv[*i];
+    bool has_value = *i + 1 < argc;
+    if (strcmp(a, "--insecure") == 0) {
+        o->insecure = true;
+        return 1;
+    }
+    if (strcmp(a, "--pull-secret") == 0 && has_value) {
+        o->secret_file = argv[++*i];
+        return 1;
+    }
+    if (strcmp(a, "--timeout-ms") == 0 && has_value) {
+        char *end = NULL;
+        o->timeout_ms = strtol(argv[++*i], &end, 10);
+        if (!end || *end || o->timeout_ms <= 0) {
+            fprintf(stderr, "wasmgate %s: --timeout-ms wants a positive integer\n", cmd);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
