@@ -791,29 +791,28 @@ static inline pw_status_t pw_set_buffer(uint32_t type, uint32_t start, uint32_t 
     return proxy_set_buffer_bytes(type, start, size, (const char *)data, len);
 }
 
-/* Plugin configuration (0.2.x: buffer 7; readable in on_configure) as a
- * malloc'd NUL-terminated string ("" when empty). */
-static inline pw_status_t pw_get_plugin_configuration_str(char **out)
+/* A whole buffer as a malloc'd NUL-terminated string ("" when empty). */
+static inline pw_status_t pw_get_buffer_str(uint32_t type, char **out)
 {
     char *data;
     size_t len;
     *out = NULL;
-    pw_status_t st = pw_get_buffer_all(PW_BUFFER_PLUGIN_CONFIGURATION, &data, &len);
+    pw_status_t st = pw_get_buffer_all(type, &data, &len);
     if (st != PW_OK)
         return st;
     return pw__to_cstr(data, len, out);
 }
 
+/* Plugin configuration (0.2.x: buffer 7; readable in on_configure). */
+static inline pw_status_t pw_get_plugin_configuration_str(char **out)
+{
+    return pw_get_buffer_str(PW_BUFFER_PLUGIN_CONFIGURATION, out);
+}
+
 /* VM configuration (buffer 6; readable in on_vm_start). */
 static inline pw_status_t pw_get_vm_configuration_str(char **out)
 {
-    char *data;
-    size_t len;
-    *out = NULL;
-    pw_status_t st = pw_get_buffer_all(PW_BUFFER_VM_CONFIGURATION, &data, &len);
-    if (st != PW_OK)
-        return st;
-    return pw__to_cstr(data, len, out);
+    return pw_get_buffer_str(PW_BUFFER_VM_CONFIGURATION, out);
 }
 
 /* ---- properties ---- */
