@@ -405,6 +405,24 @@ static pw_vm *start_vm(host *h, pw_module *m, const pw_plugin_config *cfg)
     return vm;
 }
 
+/* The usual set-up: a host running a VM of the named test plugin with the
+ * default configuration; host_stop_plugin ends it. */
+static pw_module *host_start_plugin(host *h, const char *plugin)
+{
+    host_init(h);
+    pw_module *m = load_plugin(plugin);
+    pw_plugin_config cfg = base_config(NULL);
+    start_vm(h, m, &cfg);
+    return m;
+}
+
+static void host_stop_plugin(host *h, pw_module *m)
+{
+    pw_vm_free(h->vm);
+    pw_module_release(m);
+    host_free(h);
+}
+
 /* pw_vm_new expected to fail; returns the message (static storage). */
 static const char *start_vm_fails(host *h, pw_module *m, const pw_plugin_config *cfg)
 {
@@ -623,10 +641,7 @@ static void test_body_chunks_are_buffered(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("body");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "body");
 
     fstream *fs = new_stream(&h, "POST", "/upload", "content-length", "9", NULL);
     assert_int_equal(request_headers(fs, false), PW_CONTINUE);
@@ -654,9 +669,7 @@ static void test_body_chunks_are_buffered(void **state)
     assert_int_equal(h.nops, 0); /* nothing deferred */
     expect_no_plugin_failures(&h);
     assert_false(pw_vm_failed(h.vm));
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* ---- deferred actions: resume and local replies ------------------------------------- */
@@ -674,10 +687,7 @@ static void test_resume_comes_from_tick(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
     assert_int_equal(h.tick_period, 20);
     h.on_resume = respond_on_resume;
 
@@ -727,10 +737,7 @@ static void test_local_reply_from_tick(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
 
     fstream *fs = new_stream(&h, "GET", "/pause-then-reply", NULL);
     assert_int_equal(request_headers(fs, true), PW_STOP);
@@ -748,9 +755,7 @@ static void test_local_reply_from_tick(void **state)
     assert_int_equal(count_ops(&h, "resume"), 0);
     finish_stream(fs);
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* The local reply reaches the data plane once the guest's callback has
@@ -760,10 +765,7 @@ static void test_local_reply_after_callback_returns(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
 
     capture cap;
     capture_begin(&cap, "wasm:trace");
@@ -786,9 +788,7 @@ static void test_local_reply_after_callback_returns(void **state)
     assert_string_equal(fs->reply_details, "denied_by_plugin");
     finish_stream(fs);
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* A data plane that completes a local reply at once: it finishes the
@@ -816,10 +816,7 @@ static void test_stream_finished_inside_local_reply(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
 
     capture cap;
     capture_begin(&cap, "wasm:trace");
@@ -841,9 +838,7 @@ static void test_stream_finished_inside_local_reply(void **state)
     finish_stream(fs);
     assert_false(pw_vm_failed(h.vm));
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* A local reply then passes through the plugin's response callbacks (as in
@@ -853,10 +848,7 @@ static void test_local_reply_passes_through_response_callbacks(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
     fstream *fs = new_stream(&h, "GET", "/", "x-deny", "1", NULL);
     assert_int_equal(request_headers(fs, true), PW_STOP);
     assert_int_equal(fs->replies, 1);
@@ -867,9 +859,7 @@ static void test_local_reply_passes_through_response_callbacks(void **state)
     assert_int_equal(a, PW_CONTINUE);
     finish_stream(fs);
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* The same from inside the local_reply op, then the stream is finished
@@ -880,10 +870,7 @@ static void test_response_and_finish_inside_local_reply(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
     h.on_local_reply = respond_then_finish_on_reply;
     fstream *fs = new_stream(&h, "GET", "/", "x-deny", "1", NULL);
     fs->hook_result = -1;
@@ -899,9 +886,7 @@ static void test_response_and_finish_inside_local_reply(void **state)
     finish_stream(fs);
     assert_false(pw_vm_failed(h.vm));
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* ---- HTTP calls ------------------------------------------------------------------------ */
@@ -981,9 +966,7 @@ static void test_http_call_two_streams(void **state)
     finish_stream(b);
     expect_no_plugin_failures(&h);
     assert_false(pw_vm_failed(h.vm));
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 static void test_http_call_after_stream_finished(void **state)
@@ -1037,9 +1020,7 @@ static void test_http_call_after_stream_finished(void **state)
     assert_int_equal(count_logs(&h, "cb on_http_call_response"), responses);
 
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* ---- shared queues across threads -------------------------------------------------------- */
@@ -1171,9 +1152,7 @@ static void test_shared_queue_two_threads(void **state)
     assert_int_equal(h.nlogs, nlogs);
 
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* ---- failures ------------------------------------------------------------------------- */
@@ -1182,10 +1161,7 @@ static void test_trap_fails_the_vm_for_good(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("trap");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "trap");
 
     fstream *a = new_stream(&h, "GET", "/", "x-trap", "div0", NULL);
     assert_int_equal(request_headers(a, false), PW_FAILED);
@@ -1222,6 +1198,7 @@ static void test_trap_fails_the_vm_for_good(void **state)
     /* A new VM from the same module works (what FAIL_RELOAD builds on). */
     host h2;
     host_init(&h2);
+    pw_plugin_config cfg = base_config(NULL);
     start_vm(&h2, m, &cfg);
     fstream *c = new_stream(&h2, "GET", "/", NULL);
     assert_int_equal(request_headers(c, true), PW_CONTINUE);
@@ -1252,9 +1229,7 @@ static void test_callback_deadline_is_configurable(void **state)
     if (!strstr(pw_vm_error(h.vm), "execution time limit exceeded (20 ms)"))
         fail_msg("unexpected error: %s", pw_vm_error(h.vm));
     finish_stream(fs);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 static void test_start_deadline_applies_to_on_configure(void **state)
@@ -1313,9 +1288,7 @@ static void test_memory_cap(void **state)
     finish_stream(fs);
     assert_false(pw_vm_failed(h.vm));
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 static void test_restricted_hostcalls_at_start(void **state)
@@ -1394,10 +1367,7 @@ static void test_no_tick_after_root_deleted(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("local_reply");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "local_reply");
     assert_int_equal(h.tick_period, 20);
     assert_true(pw_vm_shutdown(h.vm));
     assert_true(pw_vm_shutdown_complete(h.vm));
@@ -1409,9 +1379,7 @@ static void test_no_tick_after_root_deleted(void **state)
     if (strstr(log, "[host->vm]"))
         fail_with_log(log, "the deleted root context was called");
     free(log);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* A queue whose owner's root context is gone. */
@@ -1460,10 +1428,7 @@ static void test_trace_log(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("add_header");
-    pw_plugin_config cfg = base_config(NULL);
-    start_vm(&h, m, &cfg);
+    pw_module *m = host_start_plugin(&h, "add_header");
 
     capture cap;
     capture_begin(&cap, "wasm:trace");
@@ -1477,15 +1442,14 @@ static void test_trace_log(void **state)
     free(log);
     expect_header(&fs->req_h, "x-wasmgate", "on");
     finish_stream(fs);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 
     /* WASI calls show under their module name (misc's on_vm_start writes to
      * stdout and reads the clocks). */
     host_init(&h);
     m = load_plugin("misc");
     capture_begin(&cap, "wasm:trace");
+    pw_plugin_config cfg = base_config(NULL);
     start_vm(&h, m, &cfg);
     log = capture_end(&cap);
     at = expect_text(log, 0, "[host->vm] _initialize()");
@@ -1503,9 +1467,7 @@ static void test_trace_log(void **state)
     free(log);
     expect_log(&h, "misc tick 1");
     expect_no_plugin_failures(&h);
-    pw_vm_free(h.vm);
-    pw_module_release(m);
-    host_free(&h);
+    host_stop_plugin(&h, m);
 }
 
 /* ---- module load errors ------------------------------------------------------------------- */
