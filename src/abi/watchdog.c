@@ -11,6 +11,13 @@
  * back-edge or call. A claim that loses to the call's end does nothing,
  * and an interrupt that arrives just after the call ended is cleared by it,
  * so no deadline ever hits the wrong call.
+ *
+ * An idle proxy should not wake 200 times a second: after DOZE_AFTER_MS
+ * without a running call the thread sleeps until a call begins. A call
+ * start stores its generation, then reads `dozing`; the thread sets
+ * `dozing`, then looks at every slot once more. Both sides use sequentially
+ * consistent atomics, so at least one of them sees the other: either the
+ * call wakes the thread or the thread does not doze.
  */
 #include "abi/internal.h"
 
@@ -19,6 +26,7 @@
 #include <time.h>
 
 #define PERIOD_MS 5u
+#define DOZE_AFTER_MS 1000u
 
 struct pw_watch {
     wasm_store *store;
@@ -40,15 +48,20 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pw_watch *watches;
 static pthread_t thread;
 static bool running, stopping;
+static atomic_bool dozing;
 
-static void sample(void)
+/* Counts time for every running call and stops those past their budget.
+ * Returns whether any call was running. */
+static bool sample(void)
 {
+    bool busy = false;
     for (pw_watch *w = watches; w; w = w->next) {
         unsigned gen = atomic_load(&w->armed);
         if (gen == 0) {
             w->running_ms = 0;
             continue;
         }
+        busy = true;
         if (gen != w->seen_generation) {
             /* A new call: it started within the last period. */
             w->seen_generation = gen;
@@ -64,13 +77,28 @@ static void sample(void)
             wasm_store_interrupt(w->store);
         atomic_store(&w->interrupting, false);
     }
+    return busy;
+}
+
+static bool any_armed(void)
+{
+    for (pw_watch *w = watches; w; w = w->next)
+        if (atomic_load(&w->armed) != 0)
+            return true;
+    return false;
 }
 
 static void *watchdog_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "wg-watchdog"); /* for top -H, ps -L */
+    unsigned idle_ms = 0;
     pthread_mutex_lock(&lock);
     while (!stopping) {
+        if (atomic_load(&dozing)) {
+            pthread_cond_wait(&wake, &lock); /* pw_watch_begin or stop */
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += (long)PERIOD_MS * 1000000L;
@@ -79,8 +107,15 @@ static void *watchdog_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&wake, &lock, &until);
-        if (!stopping)
-            sample();
+        if (stopping)
+            break;
+        idle_ms = sample() ? 0 : idle_ms + PERIOD_MS;
+        if (idle_ms >= DOZE_AFTER_MS) {
+            idle_ms = 0;
+            atomic_store(&dozing, true);
+            if (any_armed()) /* a call began meanwhile: keep counting */
+                atomic_store(&dozing, false);
+        }
     }
     pthread_mutex_unlock(&lock);
     return NULL;
@@ -98,6 +133,7 @@ pw_watch *pw_watch_register(wasm_store *store)
     pthread_mutex_lock(&lock);
     if (!running) {
         stopping = false;
+        atomic_store(&dozing, false);
         if (pthread_create(&thread, NULL, watchdog_main, NULL) != 0) {
             pthread_mutex_unlock(&lock);
             free(w);
@@ -131,9 +167,18 @@ void pw_watch_begin(pw_watch *w, uint32_t budget_ms)
     if (++w->next_generation == 0)
         w->next_generation = 1;
     atomic_store_explicit(&w->budget_ms, budget_ms ? budget_ms : 1, memory_order_relaxed);
-    /* A release store (a plain move on x86): the watchdog may see the new
-     * call a little late, which only delays its count by one period. */
-    atomic_store_explicit(&w->armed, w->next_generation, memory_order_release);
+    /* The watchdog may see the new call a little late, which only delays
+     * its count by one period. Sequentially consistent, against the
+     * dozing check below (see the top of the file). */
+    atomic_store(&w->armed, w->next_generation);
+    if (atomic_load(&dozing)) {
+        pthread_mutex_lock(&lock);
+        if (atomic_load(&dozing)) {
+            atomic_store(&dozing, false);
+            pthread_cond_signal(&wake);
+        }
+        pthread_mutex_unlock(&lock);
+    }
 }
 
 bool pw_watch_end(pw_watch *w)

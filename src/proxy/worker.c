@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,9 @@ static void on_wake(uv_async_t *a)
 static void worker_main(void *arg)
 {
     wg_worker *w = arg;
+    char name[16]; /* the kernel's limit, NUL included */
+    snprintf(name, sizeof name, "wg-worker-%u", (unsigned)(w->index % 10000u));
+    pthread_setname_np(pthread_self(), name); /* for top -H, ps -L */
     /* The plugins' VMs belong to this thread: they start here. */
     adopt_snapshot(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);

@@ -25,12 +25,14 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- plugins ---------------------------------------------------------------------- */
@@ -1232,6 +1234,81 @@ static void test_callback_deadline_is_configurable(void **state)
     host_stop_plugin(&h, m);
 }
 
+/* Voluntary context switches of this process's thread named `name`, or -1
+ * when there is none: how often it went to sleep. */
+static long thread_sleeps(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    long result = -1;
+    struct dirent *e;
+    while (result < 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[64] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        comm[strcspn(comm, "\n")] = 0;
+        if (strcmp(comm, name) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        f = fopen(path, "r");
+        if (!f)
+            continue;
+        char line[200];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "voluntary_ctxt_switches: %ld", &result) == 1)
+                break;
+        fclose(f);
+    }
+    closedir(d);
+    return result;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* With no call running, the watchdog stops waking up every few
+ * milliseconds; the next call wakes it, and its deadline holds. */
+static void test_watchdog_sleeps_while_idle(void **state)
+{
+    (void)state;
+    host h;
+    host_init(&h);
+    pw_module *m = load_plugin("loop");
+    pw_plugin_config cfg = base_config(NULL);
+    cfg.callback_deadline_ms = 20;
+    start_vm(&h, m, &cfg);
+
+    /* It dozes after a second without calls: wait for 300 ms in which it
+     * did not wake (it woke ~60 times in 300 ms before). */
+    long before = -1, after = -2;
+    for (int i = 0; i < 20 && before != after; i++) {
+        before = thread_sleeps("wg-watchdog");
+        assert_true(before >= 0);
+        sleep_ms(300);
+        after = thread_sleeps("wg-watchdog");
+    }
+    assert_int_equal(before, after);
+
+    fstream *fs = new_stream(&h, "GET", "/", "x-loop", "spin", NULL);
+    assert_int_equal(request_headers(fs, true), PW_FAILED);
+    if (!strstr(pw_vm_error(h.vm), "execution time limit exceeded (20 ms)"))
+        fail_msg("unexpected error: %s", pw_vm_error(h.vm));
+    assert_true(thread_sleeps("wg-watchdog") > after);
+    finish_stream(fs);
+    host_stop_plugin(&h, m);
+}
+
 static void test_start_deadline_applies_to_on_configure(void **state)
 {
     (void)state;
@@ -1692,6 +1769,7 @@ int main(void)
         cmocka_unit_test(test_shared_queue_two_threads),
         cmocka_unit_test(test_trap_fails_the_vm_for_good),
         cmocka_unit_test(test_callback_deadline_is_configurable),
+        cmocka_unit_test(test_watchdog_sleeps_while_idle),
         cmocka_unit_test(test_start_deadline_applies_to_on_configure),
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_restricted_hostcalls_at_start),
