@@ -16,7 +16,7 @@
 
 pw_stream *pw_stream_new(pw_vm *vm, void *userdata)
 {
-    pw_stream *s = calloc(1, sizeof *s);
+    pw_stream *s = wg_zalloc(sizeof *s);
     if (!s)
         return NULL;
     s->vm = vm;

@@ -5,6 +5,7 @@
  *   log.h      leveled, per-component logging
  *   buf.h      growable byte buffer (wg_buf)
  *   headers.h  ordered multi-map of HTTP headers, Proxy-Wasm pair format
+ *   mem.h      allocation helpers for per-request objects
  */
 #ifndef WG_BASE_BASE_H
 #define WG_BASE_BASE_H
@@ -12,5 +13,6 @@
 #include "base/buf.h"
 #include "base/headers.h"
 #include "base/log.h"
+#include "base/mem.h"
 
 #endif /* WG_BASE_BASE_H */

@@ -77,7 +77,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     if (!vmset)
         return NULL; /* shutting down */
     const wg_chain *chain = &vmset->snapshot->chains[c->listener];
-    wg_stream *s = calloc(1, sizeof *s);
+    wg_stream *s = wg_zalloc(sizeof *s);
     if (!s)
         return NULL;
     s->conn = c;
@@ -93,7 +93,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
     /* The per-filter arrays live in one block (freed with s->filters). */
     size_t n = s->nfilters + 1;
     size_t size = n * sizeof(wg_filter) + 2 * n * sizeof(wg_buf) + 2 * (n + 1) * sizeof(bool);
-    char *block = calloc(1, size);
+    char *block = wg_zalloc(size);
     if (block) {
         s->filters = (wg_filter *)block;
         s->req_stage = (wg_buf *)(block + n * sizeof(wg_filter));
