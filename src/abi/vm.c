@@ -252,13 +252,17 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
                          uint32_t nresults)
 {
     bool outer = vm->depth == 0;
+    bool trace = wg_log_enabled("wasm", WG_LOG_TRACE);
     if (outer) {
         /* No stale interrupt can be pending here: a trap consumes its
          * interrupt and pw_watch_end() drops one that came too late. */
         uint32_t ms = start_budget ? vm->cfg.start_deadline_ms : vm->cfg.callback_deadline_ms;
         pw_watch_begin(vm->watch, ms);
+        /* The hostcall hook costs two calls per hostcall: installed only
+         * while wasm:trace is on (checked at each outermost call). */
+        wasm_store_set_host_trace(vm->store, trace ? trace_hostcall : NULL, vm);
     }
-    if (wg_log_enabled("wasm", WG_LOG_TRACE)) {
+    if (trace) {
         char buf[256];
         format_cells(buf, sizeof buf, args, nargs);
         wg_log("wasm", WG_LOG_TRACE, "[host->vm] %s(%s)", what, buf);

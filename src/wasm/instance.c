@@ -188,6 +188,16 @@ void *wasm_store_userdata(const wasm_store *store) { return store->userdata; }
 
 /* ---- functions ----------------------------------------------------------------------- */
 
+/* Which of the first 64 values are 32 bits wide (see call_host). */
+static uint64_t narrow_mask(const uint8_t *types, uint32_t n)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < n && i < 64; i++)
+        if (types[i] == WASM_I32 || types[i] == WASM_F32)
+            m |= (uint64_t)1 << i;
+    return m;
+}
+
 wasm_func *wasm_func_new_host(wasm_store *store, const wasm_functype *type, wasm_host_fn fn,
                               void *env, const char *name)
 {
@@ -210,6 +220,8 @@ wasm_func *wasm_func_new_host(wasm_store *store, const wasm_functype *type, wasm
     if (type->nresults)
         memcpy(f->type.types + type->nparams, type->results, type->nresults);
     f->type_hash = wasm_type_hash(&f->type);
+    f->narrow_params = narrow_mask(type->params, type->nparams);
+    f->narrow_results = narrow_mask(type->results, type->nresults);
     f->is_host = true;
     f->fn = fn;
     f->env = env;

@@ -84,11 +84,31 @@ static void capture_backtrace(wasm_store *store, const struct wasm_func *cur, co
 
 /* ---- helpers for the handlers --------------------------------------------------- */
 
+/* Clears the upper half of the 32-bit values among n cells: the
+ * interpreter leaves whatever was there, the embedding API promises clean
+ * cells. */
 static inline void normalize(wasm_slot *cells, const uint8_t *types, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (types[i] == WASM_I32 || types[i] == WASM_F32)
             cells[i].i64 = cells[i].i32;
+    }
+}
+
+/* The same for a host function's params or results, from the mask made
+ * when it was created (bit i: cell i is 32 bits; first 64 cells): no type
+ * to look at per cell on every hostcall. */
+static inline void normalize_host(wasm_slot *cells, const uint8_t *types, uint32_t n,
+                                  uint64_t mask)
+{
+    if (n > 64) {
+        normalize(cells, types, n);
+        return;
+    }
+    while (mask) {
+        unsigned i = (unsigned)__builtin_ctzll(mask);
+        cells[i].i64 = cells[i].i32;
+        mask &= mask - 1;
     }
 }
 
@@ -103,7 +123,7 @@ static bool call_host(wasm_store *store, const struct wasm_func *f, struct wasm_
         wasm_trap_set(store, WASM_TRAP_STACK_EXHAUSTED, NULL);
         return false;
     }
-    normalize(args, wasm_type_params(&f->type), np);
+    normalize_host(args, wasm_type_params(&f->type), np, f->narrow_params);
     wasm_slot *saved_sp = store->sp;
     store->sp = results + nr;
     struct wasm_call call = {store, inst, false};
@@ -114,7 +134,7 @@ static bool call_host(wasm_store *store, const struct wasm_func *f, struct wasm_
                           false, true);
     bool ok = f->fn(&call, f->env, (const wasm_cell *)args, (wasm_cell *)results);
     if (store->host_trace) {
-        normalize(results, wasm_type_results(&f->type), nr);
+        normalize_host(results, wasm_type_results(&f->type), nr, f->narrow_results);
         store->host_trace(store->host_trace_ctx, f->name, (const wasm_cell *)args, np,
                           (const wasm_cell *)results, nr, true, ok);
     }
