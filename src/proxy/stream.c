@@ -531,12 +531,10 @@ static bool step_route(wg_stream *s)
     return true;
 }
 
-/* Generic body flow through stages [first, n]: filter k (in processing
- * order) is filters[order(k)]. Returns true on progress. */
 /* Nothing for flow_body to do: no stage holds bytes and the end of the
  * body (if it came) has passed every filter. drive() asks on every round,
  * so this is checked first. */
-static bool body_idle(const wg_stream *s, bool response)
+static inline bool body_idle(const wg_stream *s, bool response)
 {
     const wg_buf *stage = response ? s->resp_stage : s->req_stage;
     const bool *eos = response ? s->resp_stage_eos : s->req_stage_eos;
@@ -546,10 +544,11 @@ static bool body_idle(const wg_stream *s, bool response)
     return true;
 }
 
+/* Generic body flow through stages [first, n]: filter k (in processing
+ * order) is filters[order(k)]. Returns true on progress. drive() calls it
+ * only when !body_idle(). */
 static bool flow_body(wg_stream *s, bool response)
 {
-    if (body_idle(s, response))
-        return false;
     wg_buf *stage = response ? s->resp_stage : s->req_stage;
     bool *eos = response ? s->resp_stage_eos : s->req_stage_eos;
     size_t first = response ? s->resp_first : 0;
@@ -579,7 +578,11 @@ static bool flow_body(wg_stream *s, bool response)
         } else if (!f->skipped && has_body && !delivered && (stage[k].len > 0 || eos[k])) {
             s->calling = f;
             s->resume_pending = false;
-            pw_action a = call_filter(s, f, response ? resp_body_fn : req_body_fn, eos[k]);
+            /* Most plugins have no body callbacks: their answer would be
+             * Continue, so the event is not worth its VM call. */
+            pw_action a = pw_stream_wants_body(f->ps, response)
+                              ? call_filter(s, f, response ? resp_body_fn : req_body_fn, eos[k])
+                              : PW_CONTINUE;
             s->calling = NULL;
             progress = true;
             if (s->fail_pending || s->reply_pending || s->reset)
@@ -998,12 +1001,13 @@ static void drive(wg_stream *s)
         bool progress = false;
         progress |= step_request_headers(s);
         progress |= step_route(s);
-        if (!s->local_reply)
+        /* body_idle() first: the usual answer, and cheaper than a call. */
+        if (!s->local_reply && !body_idle(s, false))
             progress |= flow_body(s, false);
         progress |= step_request_to_upstream(s);
         progress |= step_response_headers(s);
         progress |= step_write_head(s);
-        if (s->resp_head_sent && c->write_pending < WG_WRITE_HIGH_WATER)
+        if (s->resp_head_sent && c->write_pending < WG_WRITE_HIGH_WATER && !body_idle(s, true))
             progress |= flow_body(s, true);
         progress |= step_response_to_downstream(s);
         /* Done when the response is out and the request fully read. A
