@@ -1,17 +1,39 @@
 #include "base/headers.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 /*
- * Each entry owns one allocation holding "name\0value\0": value points into
- * it, so an entry costs one malloc and one free.
+ * Each entry's strings are one block "name\0value\0" (value points into
+ * it), carved from chunks the map owns: adding an entry rarely allocates,
+ * and clearing or freeing the map frees its few chunks.
  */
 
 static unsigned char ascii_lower(unsigned char c)
 {
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* dst = src with ASCII upper case made lower, eight bytes at a time (every
+ * field name of every head goes through here). For each byte b below 0x80,
+ * (b + 0x3f) has its top bit set when b >= 'A' and (b + 0x25) when b > 'Z';
+ * no sum carries into the next byte. Bytes from 0x80 up stay as they are. */
+static void copy_lower(char *dst, const char *src, size_t n)
+{
+    const uint64_t high = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, src + i, 8);
+        uint64_t low7 = x & ~high;
+        uint64_t upper = (low7 + 0x3f3f3f3f3f3f3f3fu) & ~(low7 + 0x2525252525252525u) & ~x & high;
+        x |= upper >> 2; /* 0x80 >> 2 = 0x20, the case bit */
+        memcpy(dst + i, &x, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = (char)ascii_lower((unsigned char)src[i]);
 }
 
 /* Not strncasecmp: that depends on the locale and stops at NUL bytes. */
@@ -119,8 +141,7 @@ static bool entry_make(wg_headers *h, wg_header *e, const char *name, size_t nle
     if (!block)
         return false;
     if (lower) {
-        for (size_t i = 0; i < nlen; i++)
-            block[i] = (char)ascii_lower((unsigned char)name[i]);
+        copy_lower(block, name, nlen);
     } else if (nlen > 0) {
         memcpy(block, name, nlen);
     }

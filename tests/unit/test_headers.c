@@ -101,6 +101,35 @@ static void test_add_lower(void **state)
     wg_headers_free(&h);
 }
 
+/* Lower-casing works on eight bytes at a time: every byte value, at every
+ * position of names from 1 to 24 bytes (whole words and tails), against a
+ * byte-by-byte reference. Only A-Z change. */
+static void test_add_lower_every_byte(void **state)
+{
+    (void)state;
+    for (size_t len = 1; len <= 24; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (unsigned c = 0; c < 256; c++) {
+                char name[24], want[24];
+                for (size_t i = 0; i < len; i++)
+                    name[i] = (char)("aZ@[`{Q9"[i % 8]); /* the edges of A-Z and a-z */
+                name[pos] = (char)c;
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char b = (unsigned char)name[i];
+                    want[i] = (char)(b >= 'A' && b <= 'Z' ? b + 32 : b);
+                }
+                wg_headers h = {0};
+                assert_true(wg_headers_add_lower(&h, name, len, "v", 1));
+                assert_int_equal(h.items[0].name_len, len);
+                if (memcmp(h.items[0].name, want, len) != 0)
+                    fail_msg("len %zu, byte 0x%02x at %zu: wrong lower case", len, c, pos);
+                assert_int_equal(h.items[0].name[len], 0);
+                wg_headers_free(&h);
+            }
+        }
+    }
+}
+
 static void test_prepend(void **state)
 {
     (void)state;
@@ -520,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_add_get_case_insensitive),
         cmocka_unit_test(test_binary_names_and_values),
         cmocka_unit_test(test_add_lower),
+        cmocka_unit_test(test_add_lower_every_byte),
         cmocka_unit_test(test_prepend),
         cmocka_unit_test(test_checked_marks),
         cmocka_unit_test(test_multi_values),
