@@ -82,7 +82,7 @@ bool wg_http_parser_take_headers(wg_http_parser *p, wg_headers *out)
 
 static bool same_name(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return alen == blen && strncasecmp(a, b, alen) == 0;
+    return wg_http_same_nocase(a, alen, b, blen);
 }
 
 static bool is_named(const wg_header *e, const char *name, size_t len)
@@ -104,7 +104,8 @@ static bool is_hop_name(const char *n, size_t len)
 }
 
 typedef struct hop_ctx {
-    const wg_buf *listed; /* the Connection field's values, or empty */
+    const char *listed; /* the Connection field's values, or empty */
+    size_t listed_len;
     /* It names a field beyond the fixed set ("keep-alive", "close" and
      * "upgrade", the usual values, do not): only then is it searched. */
     bool names_others;
@@ -115,12 +116,11 @@ static bool drop_hop(const wg_header *e, void *ctx)
     if (is_hop_name(e->name, e->name_len))
         return true;
     const hop_ctx *hc = ctx;
-    const wg_buf *listed = hc->listed;
     if (!hc->names_others || (e->name_len > 0 && e->name[0] == ':'))
         return false;
     size_t pos = 0, len = 0;
     const char *name = NULL;
-    while (wg_http_list_next((const char *)listed->data, listed->len, &pos, &name, &len))
+    while (wg_http_list_next(hc->listed, hc->listed_len, &pos, &name, &len))
         if (is_named(e, name, len))
             return true;
     return false;
@@ -128,18 +128,34 @@ static bool drop_hop(const wg_header *e, void *ctx)
 
 bool wg_http_strip_hop_by_hop(wg_headers *h)
 {
-    /* A copy: "connection" itself goes too. One pass removes the fixed set
-     * and the fields Connection names. */
-    wg_buf listed = {0};
-    if (wg_headers_get_joined(h, "connection", 10, &listed) < 0)
-        return false;
-    hop_ctx ctx = {.listed = &listed};
+    /* One pass removes the fixed set and the fields Connection names. The
+     * usual single Connection field is read in place: removal moves
+     * entries, never their strings, until the pass is over. Several are
+     * joined into a copy first. */
+    uint32_t nconn = 0;
+    const wg_header *conn = NULL;
+    for (uint32_t i = 0; i < h->count; i++) {
+        if (is_named(&h->items[i], "connection", 10)) {
+            nconn++;
+            conn = &h->items[i];
+        }
+    }
+    wg_buf joined = {0};
+    hop_ctx ctx = {.listed = "", .listed_len = 0};
+    if (nconn == 1) {
+        ctx.listed = conn->value;
+        ctx.listed_len = conn->value_len;
+    } else if (nconn > 1) {
+        if (wg_headers_get_joined(h, "connection", 10, &joined) < 0)
+            return false;
+        ctx.listed = (const char *)joined.data;
+        ctx.listed_len = joined.len;
+    }
     size_t pos = 0, len = 0;
     const char *name = NULL;
-    while (!ctx.names_others &&
-           wg_http_list_next((const char *)listed.data, listed.len, &pos, &name, &len))
+    while (!ctx.names_others && wg_http_list_next(ctx.listed, ctx.listed_len, &pos, &name, &len))
         ctx.names_others = !is_hop_name(name, len) && !same_name(name, len, "close", 5);
     wg_headers_remove_if(h, drop_hop, &ctx);
-    wg_buf_free(&listed);
+    wg_buf_free(&joined);
     return true;
 }

@@ -95,6 +95,22 @@ bool wg_http_is_token(const char *s, size_t len);
 bool wg_http_is_field_value(const char *s, size_t len);
 /* ASCII case-insensitive equality of s[0..len) and the C string lit. */
 bool wg_http_eq_nocase(const char *s, size_t len, const char *lit);
+/* The same for two counted strings. Not strncasecmp: that depends on the
+ * locale, stops at NUL bytes and costs a library call per name. Inline:
+ * the usual answer, different lengths, then costs one compare. */
+static inline bool wg_http_same_nocase(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        uint8_t x = (uint8_t)a[i], y = (uint8_t)b[i];
+        if (x != y && (x | 0x20) != (y | 0x20))
+            return false;
+        if (x != y && ((x | 0x20) < 'a' || (x | 0x20) > 'z'))
+            return false;
+    }
+    return true;
+}
 
 /* Iterates over the elements of a comma-separated list, skipping empty
  * ones and trimming SP/HTAB: *pos starts at 0; returns false at the end. */

@@ -1084,6 +1084,23 @@ static void test_strip_hop_by_hop(void **state)
     assert_string_equal(many.items[0].name, "a11");
     wg_headers_free(&many);
 
+    /* Only letters match regardless of case: '@' and '`', '[' and '{'
+     * differ by the case bit too, but are different characters. */
+    wg_headers odd = {0};
+    add(&odd, "Connection", "x@, Y[, \xc1");
+    add(&odd, "X@", "listed");
+    add(&odd, "y[", "listed");
+    add(&odd, "x`", "kept");
+    add(&odd, "y{", "kept");
+    add(&odd, "\xe1", "kept");
+    add(&odd, "\xc1", "listed");
+    assert_true(wg_http_strip_hop_by_hop(&odd));
+    assert_int_equal(odd.count, 3);
+    assert_string_equal(odd.items[0].name, "x`");
+    assert_string_equal(odd.items[1].name, "y{");
+    assert_string_equal(odd.items[2].name, "\xe1");
+    wg_headers_free(&odd);
+
     wg_headers t = {0};
     add(&t, "connection", "close");
     add(&t, "Connection", "Keep-Alive ,  Upgrade");
