@@ -241,6 +241,11 @@ typedef struct wg_http_parser {
 void wg_http_parser_init(wg_http_parser *p, wg_http_parser_type type, const wg_http_limits *limits,
                          const wg_http_callbacks *cb, void *ctx);
 void wg_http_parser_free(wg_http_parser *p);
+/* Back to the state of wg_http_parser_init (same type, limits, callbacks
+ * and context) for a new message on a reused connection, keeping the
+ * memory its buffers have grown: no allocation per request. Not from a
+ * callback. */
+void wg_http_parser_reset(wg_http_parser *p);
 
 /* Parses data[0..len) (data may be NULL when len is 0), calling the
  * callbacks. *consumed (always <= len) is how many bytes were used: all of

@@ -59,6 +59,23 @@ void wg_http_parser_free(wg_http_parser *p)
     wg_headers_free(&p->trailers);
 }
 
+void wg_http_parser_reset(wg_http_parser *p)
+{
+    wg_http_parser old = *p;
+    wg_http_parser_init(p, old.type, &old.limits, &old.cb, old.ctx);
+    /* The buffers change hands, emptied; init allocated nothing. */
+    wg_buf *bufs[] = {&p->section, &p->target, &p->path, &p->authority, &p->reason};
+    const wg_buf *old_bufs[] = {&old.section, &old.target, &old.path, &old.authority, &old.reason};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i] = *old_bufs[i];
+        wg_buf_clear(bufs[i]);
+    }
+    p->head.headers = old.head.headers;
+    wg_headers_clear(&p->head.headers);
+    p->trailers = old.trailers;
+    wg_headers_clear(&p->trailers);
+}
+
 bool wg_http_fail(wg_http_parser *p, wg_http_error_kind kind, const char *message)
 {
     if (p->phase != WG_HTTP_PHASE_ERROR) {

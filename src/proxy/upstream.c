@@ -416,8 +416,7 @@ void wg_upstream_start(wg_stream *s)
         u->stream = s;
         s->up = u;
         if (u->parser_stale) {
-            wg_http_parser_free(&u->parser);
-            wg_http_parser_init(&u->parser, WG_HTTP_RESPONSE, NULL, &parser_callbacks, u);
+            wg_http_parser_reset(&u->parser);
             u->parser_stale = false;
         }
         send_stream_head(u);

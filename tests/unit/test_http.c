@@ -826,6 +826,48 @@ static void test_response_upgrade(void **state)
 
 /* ---- pausing --------------------------------------------------------------------------- */
 
+/* A reset parser (a pooled upstream connection's) reads the next message
+ * as a new parser would, whatever state the last one left it in, and
+ * keeps its limits. */
+static void test_parser_reset(void **state)
+{
+    (void)state;
+    static const char second[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nA: 1\r\n\r\nok";
+    run fresh;
+    parse(&fresh, WG_HTTP_RESPONSE, second, 0);
+    const char *want = log_text(&fresh.r);
+
+    static const char *firsts[] = {
+        /* complete, with a chunked body and trailers */
+        "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: x\r\n\r\n",
+        "HTTP/1.1 404 Not Found\r\nContent-Len", /* cut in the head */
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", /* cut in the body */
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", /* failed */
+    };
+    for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
+        run x;
+        run_init(&x, WG_HTTP_RESPONSE, NULL);
+        feed_in_steps(&x, firsts[i], strlen(firsts[i]), 0);
+        wg_http_parser_reset(&x.p);
+        wg_buf_clear(&x.r.log);
+        x.r.in_body = false;
+        feed_in_steps(&x, second, sizeof second - 1, 0);
+        assert_int_equal(x.result, WG_HTTP_OK);
+        assert_string_equal(log_text(&x.r), want);
+        run_free(&x);
+    }
+    run_free(&fresh);
+
+    wg_http_limits limits = {.max_headers = 1};
+    run x;
+    run_init(&x, WG_HTTP_RESPONSE, &limits);
+    wg_http_parser_reset(&x.p);
+    feed_in_steps(&x, second, sizeof second - 1, 0);
+    assert_int_equal(x.result, WG_HTTP_ERROR);
+    assert_int_equal(x.error, WG_HTTP_ERR_HEAD_TOO_LARGE);
+    run_free(&x);
+}
+
 static void test_pause_after_message(void **state)
 {
     run x;
@@ -1179,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_response_without_body),
         cmocka_unit_test(test_response_until_close),
         cmocka_unit_test(test_response_upgrade),
+        cmocka_unit_test(test_parser_reset),
         cmocka_unit_test(test_pause_after_message),
         cmocka_unit_test(test_pause_in_head),
         cmocka_unit_test(test_write_request_head),
