@@ -26,6 +26,26 @@ void wg_buf_clear(wg_buf *b)
     b->len = 0;
 }
 
+void wg_buf_keep(wg_buf *spare, wg_buf *used, size_t max_cap)
+{
+    if (used->cap > spare->cap && used->cap <= max_cap) {
+        wg_buf_free(spare);
+        *spare = *used;
+        spare->len = 0;
+        wg_buf_init(used);
+        return;
+    }
+    wg_buf_free(used);
+}
+
+wg_buf wg_buf_take(wg_buf *spare)
+{
+    wg_buf b = *spare;
+    b.len = 0;
+    wg_buf_init(spare);
+    return b;
+}
+
 bool wg_buf_reserve(wg_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->len)

@@ -33,6 +33,14 @@ void wg_buf_free(wg_buf *b);
 /* Empties the buffer but keeps its memory for reuse. */
 void wg_buf_clear(wg_buf *b);
 
+/* Buffer recycling, for objects that build and send a buffer per message
+ * (a connection's heads): wg_buf_keep keeps the larger of `spare`'s and
+ * `used`'s memory (emptied) in `spare`, as long as it is at most max_cap
+ * bytes, and frees the other; `used` is empty afterwards either way.
+ * wg_buf_take moves spare's memory (or nothing) out into an empty buffer. */
+void wg_buf_keep(wg_buf *spare, wg_buf *used, size_t max_cap);
+wg_buf wg_buf_take(wg_buf *spare);
+
 /* Makes room for at least `extra` more bytes beyond len, so that the next
  * appends of up to `extra` bytes do not allocate. */
 bool wg_buf_reserve(wg_buf *b, size_t extra);

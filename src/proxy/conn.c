@@ -50,6 +50,7 @@ static void on_handle_closed(uv_handle_t *h)
     wg_http_parser_free(&c->parser);
     wg_buf_free(&c->in);
     wg_buf_free(&c->out);
+    wg_buf_free(&c->spare);
     free(c);
 }
 
@@ -150,12 +151,14 @@ void wg_conn_write(wg_conn *c, wg_buf *data)
             memset(data, 0, sizeof *data);
         } else {
             wg_buf_append(&c->out, data->data, data->len);
-            wg_buf_free(data);
+            wg_buf_keep(&c->spare, data, WG_SPARE_BUFFER_MAX);
         }
         return;
     }
     send_now(c, data);
 }
+
+wg_buf wg_conn_buffer(wg_conn *c) { return wg_buf_take(&c->spare); }
 
 void wg_conn_cork(wg_conn *c) { c->corked++; }
 
@@ -190,7 +193,7 @@ static void send_now(wg_conn *c, wg_buf *data)
     if (c->write_pending == 0) {
         ssize_t n = wg_try_write((uv_stream_t *)&c->tcp, data);
         if (n < 0 || (size_t)n == data->len) {
-            wg_buf_free(data);
+            wg_buf_keep(&c->spare, data, WG_SPARE_BUFFER_MAX);
             if (n < 0)
                 wg_conn_close(c);
             return;

@@ -302,6 +302,8 @@ struct wg_conn {
     bool http10;
     size_t write_pending;        /* bytes queued on the socket */
     wg_buf out;                  /* bytes gathered while corked */
+    wg_buf spare;                /* memory of a written buffer, for the next
+                                    head (wg_conn_buffer) */
     int corked;                  /* > 0: gather writes, send them at uncork */
     wg_conn *next, *prev;        /* in the worker's list */
 };
@@ -317,6 +319,11 @@ ssize_t wg_try_write(uv_stream_t *stream, const wg_buf *data);
  * Between cork and uncork, writes are gathered into one (a response head
  * and its first body bytes leave in one system call). */
 void wg_conn_write(wg_conn *c, wg_buf *data);
+/* An empty buffer to build the next write in, with the memory of one
+ * written before when there is one (no allocation per response). */
+wg_buf wg_conn_buffer(wg_conn *c);
+/* Buffers up to this size are kept for reuse, one per connection. */
+#define WG_SPARE_BUFFER_MAX 2048u
 void wg_conn_cork(wg_conn *c);
 void wg_conn_uncork(wg_conn *c);
 void wg_conn_stream_done(wg_conn *c);
@@ -478,6 +485,7 @@ struct wg_upconn {
     bool reusable;
     bool reading;
     size_t write_pending;
+    wg_buf spare;                /* memory of a written buffer, for the next head */
     char address[64];
     wg_upconn *next_idle;
 };

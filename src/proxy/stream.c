@@ -842,7 +842,7 @@ static bool step_write_head(wg_stream *s)
         wg_headers_set(h, "connection", 10, "close", 5);
     else if (c->http10)
         wg_headers_set(h, "connection", 10, "keep-alive", 10);
-    wg_buf out = {0};
+    wg_buf out = wg_conn_buffer(c);
     if (!wg_http_write_response_head(&out, status, NULL, h, c->http10 ? 0 : 1)) {
         wg_buf_free(&out);
         s->reset = true;
@@ -868,7 +868,7 @@ static bool step_response_to_downstream(wg_stream *s)
     if (s->resp_stage[n].len > 0) {
         s->bytes_out += s->resp_stage[n].len;
         if (s->down_framing == WG_HTTP_FRAMING_CHUNKED) {
-            wg_buf out = {0};
+            wg_buf out = wg_conn_buffer(c);
             wg_http_write_chunk(&out, s->resp_stage[n].data, s->resp_stage[n].len);
             wg_buf_clear(&s->resp_stage[n]);
             wg_conn_write(c, &out);
@@ -883,7 +883,7 @@ static bool step_response_to_downstream(wg_stream *s)
         if (!run_trailers(s, true))
             return true; /* a plugin paused the trailers just now, or failed */
         if (s->down_framing == WG_HTTP_FRAMING_CHUNKED) {
-            wg_buf out = {0};
+            wg_buf out = wg_conn_buffer(c);
             wg_http_write_last_chunk(&out, &s->resp_trailers);
             wg_conn_write(c, &out);
         }

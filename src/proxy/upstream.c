@@ -48,6 +48,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (--u->open_handles > 0)
         return;
     wg_http_parser_free(&u->parser);
+    wg_buf_free(&u->spare);
     free(u);
 }
 
@@ -140,7 +141,8 @@ static void upconn_write(wg_upconn *u, wg_buf *data)
     if (u->write_pending == 0) {
         ssize_t n = wg_try_write((uv_stream_t *)&u->tcp, data);
         if (n < 0 || (size_t)n == data->len) {
-            wg_buf_free(data); /* on an error the read side reports the failure */
+            /* On an error the read side reports the failure. */
+            wg_buf_keep(&u->spare, data, WG_SPARE_BUFFER_MAX);
             return;
         }
         done = (size_t)n;
@@ -382,7 +384,7 @@ static void send_stream_head(wg_upconn *u)
             wg_headers_set(h, "transfer-encoding", 17, "chunked", 7);
         }
     }
-    wg_buf out = {0};
+    wg_buf out = wg_buf_take(&u->spare);
     bool ok = wg_http_write_request_head(&out, method, target, h);
     if (target != target_buf)
         free(target);
@@ -438,7 +440,7 @@ void wg_upstream_send_body(wg_stream *s, const uint8_t *data, size_t len, bool e
     wg_upconn *u = s->up;
     if (!u)
         return;
-    wg_buf out = {0};
+    wg_buf out = wg_buf_take(&u->spare);
     if (s->up_chunked) {
         if (len)
             wg_http_write_chunk(&out, data, len);

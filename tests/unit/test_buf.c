@@ -179,6 +179,48 @@ static void test_appendf(void **state)
     wg_buf_free(&b);
 }
 
+/* keep holds on to the larger buffer up to the cap; take hands it out
+ * empty, with its memory. */
+static void test_keep_and_take(void **state)
+{
+    (void)state;
+    wg_buf spare = {0}, b = {0};
+    assert_true(wg_buf_append(&b, "0123456789", 10));
+    size_t small = b.cap;
+    wg_buf_keep(&spare, &b, 4096);
+    assert_null(b.data);
+    assert_int_equal(b.len + b.cap, 0);
+    assert_int_equal(spare.len, 0);
+    assert_int_equal(spare.cap, small);
+
+    wg_buf big = {0};
+    assert_true(wg_buf_reserve(&big, 3000));
+    wg_buf_keep(&spare, &big, 4096); /* larger: replaces the small one */
+    assert_true(spare.cap >= 3000);
+    size_t kept = spare.cap;
+
+    wg_buf other = {0};
+    assert_true(wg_buf_append(&other, "x", 1));
+    wg_buf_keep(&spare, &other, 4096); /* smaller: freed */
+    assert_int_equal(spare.cap, kept);
+
+    wg_buf huge = {0};
+    assert_true(wg_buf_reserve(&huge, 8192));
+    wg_buf_keep(&spare, &huge, 4096); /* over the cap: freed */
+    assert_int_equal(spare.cap, kept);
+    assert_null(huge.data);
+
+    wg_buf out = wg_buf_take(&spare);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(out.cap, kept);
+    assert_null(spare.data);
+    assert_int_equal(spare.cap, 0);
+    wg_buf none = wg_buf_take(&spare); /* nothing kept: an empty buffer */
+    assert_null(none.data);
+    assert_int_equal(none.cap, 0);
+    wg_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_reserve_and_clear), cmocka_unit_test(test_drain),
         cmocka_unit_test(test_replace),           cmocka_unit_test(test_self_source),
         cmocka_unit_test(test_appendf),
+        cmocka_unit_test(test_keep_and_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
