@@ -9,15 +9,20 @@
 #   (e) wrk -> wasmgate + AssemblyScript add_header (build/plugins-as) -> (a)
 #   (f) wrk -> wasmgate + 5 C plugins (add_header x5, each its own VM) -> (a)
 #
-# Each: requests/s, p50 and p99 latency (wrk --latency), ratios to (b) and
-# (c), and the CPU time (user + system, from /proc/PID/stat) the server
-# under test spent per request: the nginx origin for (a), the proxy for
-# the others. CPU per request is steadier than requests/s on a shared
-# machine. Then wasmgate's resident memory (VmRSS) with 0, 1 and 10 plugins
-# loaded. Writes bench/out/bench-proxy.md.
+# All six servers run at once; each of BENCH_ROUNDS rounds measures every
+# case back to back, so that the machine's load changes hit every case of a
+# round alike. Each case: requests/s, p50 and p99 latency (wrk --latency),
+# ratios to (b) and (c), and the CPU time (user + system, from
+# /proc/PID/stat) the server under test spent per request: the nginx origin
+# for (a), the proxy for the others. CPU per request is steadier than
+# requests/s on a shared machine. The report gives medians over the rounds
+# and the per-round ratios of the two targets. Then wasmgate's resident
+# memory (VmRSS) with 0, 1 and 10 plugins loaded. Writes
+# bench/out/bench-proxy.md.
 #
 # Environment:
-#   BENCH_SECONDS   wrk duration per case (default 10)
+#   BENCH_ROUNDS    rounds (default 5)
+#   BENCH_SECONDS   wrk duration per case and round (default 4)
 #   BENCH_THREADS   wrk threads (default 2)
 #   BENCH_CONNS     wrk connections (default 50)
 #   PROXY_WORKERS   worker processes/threads of the nginx proxy and of
@@ -33,7 +38,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-SECONDS_PER_CASE=${BENCH_SECONDS:-10}
+SECONDS_PER_CASE=${BENCH_SECONDS:-4}
+ROUNDS=${BENCH_ROUNDS:-5}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNS:-50}
 WORKERS=${PROXY_WORKERS:-1}
@@ -216,9 +222,9 @@ to_ms() {
         printf "%.3f", n }'
 }
 
-declare -A RPS P50 P99 ERRS CPU
-CASES=()
 CLK_TCK=$(getconf CLK_TCK)
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
 
 # cpu_ticks PID...: the user + system clock ticks the processes have used.
 cpu_ticks() {
@@ -232,50 +238,64 @@ cpu_ticks() {
 # nginx_workers NAME: the worker processes of an nginx from nginx_start.
 nginx_workers() { pgrep -P "$(cat "$WORK/nginx-$1/nginx.pid")"; }
 
-# bench KEY LABEL URL PID...: PIDs are the server whose CPU is counted.
-bench() {
-    local key=$1 label=$2 url=$3 out t0 t1 n
+# The cases: key, label, URL, and the PIDs whose CPU is counted.
+declare -A LABEL URL SERVER
+CASE_KEYS=()
+add_case() { # KEY LABEL URL PID...
+    local key=$1
+    LABEL[$key]=$2
+    URL[$key]=$3
     shift 3
-    echo "bench-proxy: $label (${SECONDS_PER_CASE}s)..." >&2
-    # Warm-up, then the measured run.
-    wrk -t"$THREADS" -c"$CONNS" -d1s "$url" >/dev/null 2>&1 || true
-    t0=$(cpu_ticks "$@")
-    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_PER_CASE}s" --latency "$url")
-    t1=$(cpu_ticks "$@")
-    echo "$out" >"$WORK/wrk-$key.txt"
-    n=$(awk '/requests in/ {print $1}' <<<"$out")
-    CPU[$key]=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${n:-0}" \
-        'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }')
-    RPS[$key]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
-    P50[$key]=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-    P99[$key]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-    local non2xx sockerr
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
-    sockerr=$(awk '/Socket errors:/ {print}' <<<"$out")
-    ERRS[$key]="${non2xx:+non-2xx: $non2xx }${sockerr:+${sockerr# *}}"
-    CASES+=("$key|$label")
+    SERVER[$key]="$*"
+    CASE_KEYS+=("$key")
 }
 
-# shellcheck disable=SC2046  # the worker PIDs are separate words on purpose
-bench a "(a) nginx origin, direct" "http://127.0.0.1:$ORIGIN_PORT/" $(nginx_workers origin)
-# shellcheck disable=SC2046
-bench b "(b) nginx reverse proxy" "http://127.0.0.1:$NGINX_PROXY_PORT/" $(nginx_workers proxy)
+# measure KEY ROUND: one wrk run; appends a line to $RESULTS.
+measure() {
+    local key=$1 round=$2 out t0 t1 n cpu rps p50 p99 non2xx sockerr
+    # shellcheck disable=SC2086  # SERVER holds several PIDs on purpose
+    t0=$(cpu_ticks ${SERVER[$key]})
+    out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECONDS_PER_CASE}s" --latency "${URL[$key]}")
+    # shellcheck disable=SC2086
+    t1=$(cpu_ticks ${SERVER[$key]})
+    echo "$out" >"$WORK/wrk-$key-$round.txt"
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v n="${n:-0}" \
+        'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "nan" }')
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' <<<"$out")
+    sockerr=$(awk '/Socket errors:/ {print}' <<<"$out")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$key" "$round" "${rps:-0}" "$p50" "$p99" "$cpu" \
+        "${non2xx:+non-2xx: $non2xx }${sockerr:+${sockerr# *}}" >>"$RESULTS"
+}
 
+# Every server runs for the whole measurement, so that each round measures
+# every case back to back: a load change on the machine then hits all cases
+# of a round alike, and the per-round ratios and their medians stay
+# comparable (a case measured once, minutes after another, is not).
+# shellcheck disable=SC2046  # the worker PIDs are separate words on purpose
+add_case a "(a) nginx origin, direct" "http://127.0.0.1:$ORIGIN_PORT/" $(nginx_workers origin)
+# shellcheck disable=SC2046
+add_case b "(b) nginx reverse proxy" "http://127.0.0.1:$NGINX_PROXY_PORT/" $(nginx_workers proxy)
+
+WG_PIDS=()
 wasmgate_start none
-bench c "(c) wasmgate, no plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
-wasmgate_stop
+WG_PIDS+=("$WG_PID")
+add_case c "(c) wasmgate, no plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 
 mkdir -p "$WORK/wg-c1/manifests"
 manifest "$WORK/wg-c1/manifests" add-header "$PLUGINS/add_header.wasm" '{"value": "bench"}'
 wasmgate_start c1
-bench d "(d) wasmgate + add_header (C)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
-wasmgate_stop
+WG_PIDS+=("$WG_PID")
+add_case d "(d) wasmgate + add_header (C)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 
 mkdir -p "$WORK/wg-as/manifests"
 manifest "$WORK/wg-as/manifests" as-add-header "$AS_PLUGINS/add_header.wasm"
 wasmgate_start as
-bench e "(e) wasmgate + add_header (AssemblyScript)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
-wasmgate_stop
+WG_PIDS+=("$WG_PID")
+add_case e "(e) wasmgate + add_header (AssemblyScript)" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
 
 mkdir -p "$WORK/wg-five/manifests"
 m=$WORK/wg-five/manifests
@@ -285,8 +305,25 @@ manifest "$m" add-header-4 "$PLUGINS/add_header.wasm" '{"value": "four"}'
 manifest "$m" add-header-5 "$PLUGINS/add_header.wasm" '{"value": "five"}'
 manifest "$m" add-header-3 "$PLUGINS/add_header.wasm" '{"value": "three"}'
 wasmgate_start five
-bench f "(f) wasmgate + 5 plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
-wasmgate_stop
+WG_PIDS+=("$WG_PID")
+add_case f "(f) wasmgate + 5 plugins" "http://127.0.0.1:$WG_PORT/" "$WG_PID"
+
+for key in "${CASE_KEYS[@]}"; do # warm-up
+    wrk -t"$THREADS" -c"$CONNS" -d1s "${URL[$key]}" >/dev/null 2>&1 || true
+done
+# Each round starts one case later, so that no case always follows the
+# same one.
+ncases=${#CASE_KEYS[@]}
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "bench-proxy: round $round of $ROUNDS (${ncases} cases, ${SECONDS_PER_CASE}s each)..." >&2
+    for ((i = 0; i < ncases; i++)); do
+        measure "${CASE_KEYS[$(((i + round - 1) % ncases))]}" "$round"
+    done
+done
+for pid in "${WG_PIDS[@]}"; do # the next part starts its own wasmgates
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+done
 
 # ---- memory --------------------------------------------------------------------------------
 
@@ -306,43 +343,88 @@ done
 
 # ---- report ----------------------------------------------------------------------------------
 
-ratio() { # num den
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
-}
-
 mkdir -p "$(dirname "$OUT_MD")"
-{
-    echo "# make bench-proxy"
-    echo
-    echo "wrk on loopback, keep-alive: $THREADS threads, $CONNS connections, ${SECONDS_PER_CASE} s"
-    echo "per case (after a 1 s warm-up). Upstream: nginx \`return 200\` (17-byte body),"
-    echo "1 worker. nginx proxy and wasmgate: $WORKERS worker(s); wasmgate with"
-    echo "\`access_log: false\`, plugins FAIL_OPEN."
-    echo
-    echo "| case | requests/s | p50 ms | p99 ms | vs (b) nginx proxy | vs (c) wasmgate | CPU µs/request | CPU vs (b) | CPU vs (c) | errors |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    for entry in "${CASES[@]}"; do
-        key=${entry%%|*}
-        label=${entry#*|}
-        echo "| $label | ${RPS[$key]} | ${P50[$key]} | ${P99[$key]} |" \
-            "$(ratio "${RPS[$key]}" "${RPS[b]}") | $(ratio "${RPS[$key]}" "${RPS[c]}") |" \
-            "${CPU[$key]} | $(ratio "${CPU[b]}" "${CPU[$key]}") | $(ratio "${CPU[c]}" "${CPU[$key]}") |" \
-            "${ERRS[$key]:-} |"
-    done
-    echo
-    echo "Ratios are of requests/s, and of CPU per request inverted (both: higher"
-    echo "is better; CPU vs (b) = (b)'s CPU per request / this case's). (f) chains five C plugins:"
-    echo "add_header x5, five VMs (the AssemblyScript SDK's own cost is (e))."
-    echo
-    echo "wasmgate resident memory (VmRSS after 1 s of traffic, $WORKERS worker(s)):"
-    echo
-    echo "| plugins loaded | VmRSS MiB |"
-    echo "|---:|---:|"
-    for n in 0 1 10; do
-        awk -v n="$n" -v k="${RSS[$n]}" 'BEGIN { printf "| %d | %.1f |\n", n, k / 1024 }'
-    done
-    echo
-    echo "($(nproc) CPUs, $(uname -m), nginx $(nginx -v 2>&1 | sed 's|.*/||')," \
-        "$(date -u '+%Y-%m-%d %H:%M UTC'))"
-} >"$OUT_MD"
+python3 - "$RESULTS" "$THREADS" "$CONNS" "$SECONDS_PER_CASE" "$ROUNDS" "$WORKERS" \
+    "${RSS[0]}" "${RSS[1]}" "${RSS[10]}" "$(nproc)" "$(uname -m)" \
+    "$(nginx -v 2>&1 | sed 's|.*/||')" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "$(IFS='|'; echo "${CASE_KEYS[*]}")" \
+    "$(for k in "${CASE_KEYS[@]}"; do printf '%s|' "${LABEL[$k]}"; done)" >"$OUT_MD" <<'PY'
+import statistics, sys
+
+(results, threads, conns, seconds, rounds, workers, rss0, rss1, rss10, ncpu, arch, nginx,
+ when, keys, labels) = sys.argv[1:16]
+keys = keys.split("|")
+labels = dict(zip(keys, labels.split("|")))
+rows = {}  # key -> round -> (rps, p50, p99, cpu, errors)
+for line in open(results):
+    key, rnd, rps, p50, p99, cpu, errs = line.rstrip("\n").split("\t")
+    rows.setdefault(key, {})[int(rnd)] = (float(rps), float(p50), float(p99), float(cpu), errs)
+
+def med(values):
+    values = [v for v in values if v == v]  # drop NaN
+    return statistics.median(values) if values else float("nan")
+
+def col(key, i):
+    return [r[i] for r in rows[key].values()]
+
+def ratios(num, den, i, invert=False):
+    """Per-round ratios num/den (den/num when invert) of field i."""
+    out = []
+    for rnd in sorted(rows[num]):
+        if rnd in rows[den]:
+            a, b = rows[num][rnd][i], rows[den][rnd][i]
+            if invert:
+                a, b = b, a
+            out.append(a / b if b > 0 else float("nan"))
+    return out
+
+def fmt(x, digits=2):
+    return "-" if x != x else f"{x:.{digits}f}"
+
+print("# make bench-proxy")
+print()
+print(f"wrk on loopback, keep-alive: {threads} threads, {conns} connections. {rounds} rounds;")
+print(f"each round measures every case for {seconds} s, back to back, one case later each")
+print("round (all servers run throughout). Upstream: nginx `return 200` (17-byte body),")
+print(f"1 worker. nginx proxy and wasmgate: {workers} worker(s); wasmgate with")
+print("`access_log: false`, plugins FAIL_OPEN.")
+print()
+print("Medians over the rounds. Ratios are the median of the per-round ratios, of")
+print("requests/s and of CPU per request inverted (both: higher is better; CPU vs (b) =")
+print("(b)'s CPU per request / this case's). CPU: user + system time of the server under")
+print("test (the origin for (a), the proxy otherwise) per request.")
+print()
+print("| case | requests/s | p50 ms | p99 ms | vs (b) nginx proxy | vs (c) wasmgate "
+      "| CPU µs/request | CPU vs (b) | CPU vs (c) | errors |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+for k in keys:
+    errs = sorted({r[4] for r in rows[k].values() if r[4]})
+    print(f"| {labels[k]} | {med(col(k, 0)):.0f} | {fmt(med(col(k, 1)), 3)} "
+          f"| {fmt(med(col(k, 2)), 3)} | {fmt(med(ratios(k, 'b', 0)))} "
+          f"| {fmt(med(ratios(k, 'c', 0)))} | {fmt(med(col(k, 3)), 1)} "
+          f"| {fmt(med(ratios(k, 'b', 3, True)))} | {fmt(med(ratios(k, 'c', 3, True)))} "
+          f"| {'; '.join(errs)} |")
+print()
+print("The targets, round by round (requests/s ratio; CPU ratio):")
+print()
+print("| round | (c) vs (b) | (d) vs (c) |")
+print("|---:|---|---|")
+cb, cbc = ratios("c", "b", 0), ratios("c", "b", 3, True)
+dc, dcc = ratios("d", "c", 0), ratios("d", "c", 3, True)
+for i in range(len(cb)):
+    print(f"| {i + 1} | {fmt(cb[i])}; {fmt(cbc[i])} | {fmt(dc[i])}; {fmt(dcc[i])} |")
+print(f"| median | {fmt(med(cb))}; {fmt(med(cbc))} | {fmt(med(dc))}; {fmt(med(dcc))} |")
+print()
+print("(f) chains five C plugins: add_header x5, five VMs (the AssemblyScript SDK's own")
+print("cost is (e)).")
+print()
+print(f"wasmgate resident memory (VmRSS after 1 s of traffic, {workers} worker(s)):")
+print()
+print("| plugins loaded | VmRSS MiB |")
+print("|---:|---:|")
+for n, kib in (("0", rss0), ("1", rss1), ("10", rss10)):
+    print(f"| {n} | {int(kib) / 1024:.1f} |")
+print()
+print(f"({ncpu} CPUs, {arch}, nginx {nginx}, {when})")
+PY
 cat "$OUT_MD"
