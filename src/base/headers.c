@@ -32,6 +32,15 @@ static void copy_lower(char *dst, const char *src, size_t n)
         x |= upper >> 2; /* 0x80 >> 2 = 0x20, the case bit */
         memcpy(dst + i, &x, 8);
     }
+    if (n - i >= 4) { /* the same on four bytes: most names are short */
+        uint32_t x;
+        memcpy(&x, src + i, 4);
+        uint32_t low7 = x & ~0x80808080u;
+        uint32_t upper = (low7 + 0x3f3f3f3fu) & ~(low7 + 0x25252525u) & ~x & 0x80808080u;
+        x |= upper >> 2;
+        memcpy(dst + i, &x, 4);
+        i += 4;
+    }
     for (; i < n; i++)
         dst[i] = (char)ascii_lower((unsigned char)src[i]);
 }
@@ -161,7 +170,9 @@ static bool reserve_items(wg_headers *h, uint32_t want)
 {
     if (want <= h->cap)
         return true;
-    uint32_t cap = h->cap < 8 ? 8 : h->cap;
+    /* 16 first: a request's fields plus what the proxy and a plugin or two
+     * add, without growing (512 bytes, still from malloc's thread cache). */
+    uint32_t cap = h->cap < 16 ? 16 : h->cap;
     while (cap < want)
         cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
     size_t size = 0;
