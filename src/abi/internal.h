@@ -150,6 +150,7 @@ struct pw_vm {
     wasm_wasi *wasi;
     wasm_memory *memory;
     wasm_func *callbacks[PW_CB_COUNT];
+    uint32_t callback_nresults[PW_CB_COUNT]; /* what each callback returns: 0 or 1 */
     wasm_func *malloc_fn;
 
     pw_context root;

@@ -58,7 +58,7 @@ static pw_action event(pw_stream *s, pw_callback cb, enum event_kind kind, const
                        uint32_t nargs)
 {
     pw_vm *vm = s->vm;
-    if (vm->failed || !pw_vm_ensure_created(vm, &s->ctx))
+    if (vm->failed || (!s->ctx.created && !pw_vm_ensure_created(vm, &s->ctx)))
         return PW_FAILED;
     /* Events nest: the data plane may pass a local reply through the
      * response callbacks from inside ops->local_reply, which runs while the

@@ -246,10 +246,17 @@ static bool is_start_callback(pw_callback cb)
            cb == PW_CB_ON_VALIDATE_CONFIGURATION;
 }
 
-/* Calls `f` with deadline, trace log and trap handling. `what` names it. */
-static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_budget,
-                         const wasm_cell *args, uint32_t nargs, wasm_cell *results,
-                         uint32_t nresults)
+static const char *call_name(const char *what, pw_callback cb)
+{
+    return what ? what : pw_callback_name(cb);
+}
+
+/* Calls `f` with deadline, trace log and trap handling. `what` names it,
+ * or when NULL the callback `cb` does (looked up only for a log line or a
+ * failure: not on every call). */
+static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, pw_callback cb,
+                         bool start_budget, const wasm_cell *args, uint32_t nargs,
+                         wasm_cell *results, uint32_t nresults)
 {
     bool outer = vm->depth == 0;
     bool trace = wg_log_enabled("wasm", WG_LOG_TRACE);
@@ -265,7 +272,7 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
     if (trace) {
         char buf[256];
         format_cells(buf, sizeof buf, args, nargs);
-        wg_log("wasm", WG_LOG_TRACE, "[host->vm] %s(%s)", what, buf);
+        wg_log("wasm", WG_LOG_TRACE, "[host->vm] %s(%s)", call_name(what, cb), buf);
     }
     vm->depth++;
     bool ok = wasm_func_call(vm->store, f, args, nargs, results, nresults);
@@ -274,9 +281,9 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
     if (ok) {
         if (wg_log_enabled("wasm", WG_LOG_TRACE)) {
             if (nresults)
-                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: %" PRIu64, what, results[0]);
+                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: %" PRIu64, call_name(what, cb), results[0]);
             else
-                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: void", what);
+                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: void", call_name(what, cb));
         }
         return true;
     }
@@ -288,9 +295,9 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, bool start_b
                      "execution time limit exceeded (%u ms): the plugin was stopped",
                      start_budget ? vm->cfg.start_deadline_ms : vm->cfg.callback_deadline_ms);
         }
-        snprintf(vm->failed_function, sizeof vm->failed_function, "%s", what);
-        pw_vm_fail(vm, "Function: %s failed: %s", what, vm->trap.message);
-        log_trap(vm, what);
+        snprintf(vm->failed_function, sizeof vm->failed_function, "%s", call_name(what, cb));
+        pw_vm_fail(vm, "Function: %s failed: %s", call_name(what, cb), vm->trap.message);
+        log_trap(vm, call_name(what, cb));
     }
     return false;
 }
@@ -328,15 +335,13 @@ bool pw_vm_call(pw_vm *vm, pw_callback cb, pw_context *ctx, const wasm_cell *arg
     vm->effective = NULL;
     if (vm->depth == 0)
         vm->running = cb;
-    wasm_functype t;
-    wasm_func_type(f, &t);
+    uint32_t nresults = vm->callback_nresults[cb];
     wasm_cell res[1] = {0};
-    bool ok = guarded_call(vm, f, pw_callback_name(cb), is_start_callback(cb), args, nargs, res,
-                           t.nresults);
+    bool ok = guarded_call(vm, f, NULL, cb, is_start_callback(cb), args, nargs, res, nresults);
     vm->current = saved_current;
     vm->effective = saved_effective;
     if (ok && result)
-        *result = t.nresults ? (uint32_t)res[0] : dflt;
+        *result = nresults ? (uint32_t)res[0] : dflt;
     if (vm->depth == 0) {
         run_deferred(vm);
         if (vm->delete_root)
@@ -457,7 +462,7 @@ static bool run_entry_points(pw_vm *vm)
         wasm_cell args[2] = {0, 0}, res[1];
         uint32_t nargs = order[i] == PW_ENTRY_MAIN ? 2 : 0;
         uint32_t nres = order[i] == PW_ENTRY_MAIN || order[i] == PW_ENTRY_MAIN_VOID ? 1 : 0;
-        ok = guarded_call(vm, f, names[order[i]], true, args, nargs, res, nres);
+        ok = guarded_call(vm, f, names[order[i]], PW_CB_COUNT, true, args, nargs, res, nres);
         if (!ok && order[i] == PW_ENTRY_START && vm->trap.kind == WASM_TRAP_EXIT &&
             vm->trap.exit_code == 0) {
             /* A WASI command that ends with proc_exit(0) (TinyGo >= 0.35) has
@@ -556,8 +561,12 @@ pw_vm *pw_vm_new(pw_module *module, const pw_plugin_config *config, const pw_hos
         goto fail;
     vm->memory = wasm_instance_memory(vm->instance, 0);
     for (int cb = 0; cb < PW_CB_COUNT; cb++) {
-        if (module->callbacks[cb] >= 0)
+        if (module->callbacks[cb] >= 0) {
             vm->callbacks[cb] = wasm_instance_func(vm->instance, pw_callback_name(cb));
+            wasm_functype t;
+            wasm_func_type(vm->callbacks[cb], &t);
+            vm->callback_nresults[cb] = t.nresults;
+        }
     }
     vm->malloc_fn = wasm_instance_func(vm->instance, "malloc");
     if (!vm->malloc_fn || module->malloc_index != wasm_module_find_export(module->wasm, "malloc",
