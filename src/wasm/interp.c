@@ -151,6 +151,21 @@ static bool call_host(wasm_store *store, const struct wasm_func *f, struct wasm_
     return true;
 }
 
+/* Zeroes a new frame's locals. Most functions have a few: stores in line
+ * for up to four, where a memset call would cost more than the stores
+ * (AssemblyScript plugins make ~1,300 guest calls a request). */
+static inline void zero_locals(wasm_slot *locals, uint32_t n)
+{
+    switch (n) {
+    case 4: locals[3].i64 = 0; /* fall through */
+    case 3: locals[2].i64 = 0; /* fall through */
+    case 2: locals[1].i64 = 0; /* fall through */
+    case 1: locals[0].i64 = 0; /* fall through */
+    case 0: return;
+    default: memset(locals, 0, n * sizeof(wasm_slot)); return;
+    }
+}
+
 /* ---- the loop ---------------------------------------------------------------------- */
 
 #define W(n) (ip[n])
@@ -299,7 +314,7 @@ static bool run(wasm_store *store, const struct wasm_func *func, wasm_slot *base
             cur = NULL;
             TRAP(WASM_TRAP_STACK_EXHAUSTED);
         }
-        memset(fp + code->nparams, 0, code->nlocals * sizeof(wasm_slot));
+        zero_locals(fp + code->nparams, code->nlocals);
         ip = code->ops;
     }
     goto *ip->handler;
@@ -385,7 +400,7 @@ do_call:
         TRAP(WASM_TRAP_STACK_EXHAUSTED);
     store->frames[store->nframes++] = (wasm_frame){ret, fp, cur};
     fp = args;
-    memset(fp + code->nparams, 0, code->nlocals * sizeof(wasm_slot));
+    zero_locals(fp + code->nparams, code->nlocals);
     cur = callee;
     ip = code->ops;
     if (callee->instance != inst) {
