@@ -12,7 +12,9 @@
  *   - a stopped parser (error, done) stays stopped;
  *   - heads are sane (lower-case token names, clean values, strings
  *     NUL-terminated at their length), and body bytes match the framing;
- *   - every parsed head can be written back, and parses again to the same.
+ *   - every parsed head can be written back, and parses again to the same;
+ *   - a parser reset after reading part of the input (any state) reads the
+ *     input exactly as a new one.
  */
 #include "http/http.h"
 
@@ -252,10 +254,22 @@ static const wg_http_callbacks callbacks = {on_head, on_body, on_trailers, on_co
 
 /* ---- driving a parser --------------------------------------------------------------------- */
 
-/* seed 0: everything in one feed, no pauses. */
-static void drive(ctx *c, const uint8_t *data, size_t len, uint32_t seed)
+/* seed 0: everything in one feed, no pauses. pre_len > 0: the parser
+ * first reads data[0..pre_len), whatever state that leaves it in, and is
+ * reset (as a pooled connection's is) before the real run. */
+static void drive(ctx *c, const uint8_t *data, size_t len, uint32_t seed, size_t pre_len)
 {
     wg_http_parser_init(&c->p, c->type, c->limits, &callbacks, c);
+    if (pre_len > 0) {
+        wg_http_parser_set_request_method(&c->p, c->method);
+        size_t used = 0;
+        wg_http_parser_feed(&c->p, data, pre_len, &used);
+        wg_http_parser_reset(&c->p);
+        wg_buf_clear(&c->log);
+        c->in_body = c->in_message = false;
+        c->body = WG_HTTP_BODY_NONE;
+        c->expect_len = c->body_len = 0;
+    }
     wg_http_parser_set_request_method(&c->p, c->method);
     c->rng = seed;
     uint32_t split = seed;
@@ -302,9 +316,9 @@ static void check_type(wg_http_parser_type type, const char *method, const wg_ht
                        const uint8_t *data, size_t len, uint32_t seed)
 {
     ctx whole = {.type = type, .method = method, .limits = limits};
-    drive(&whole, data, len, 0);
+    drive(&whole, data, len, 0, 0);
     ctx pieces = {.type = type, .method = method, .limits = limits};
-    drive(&pieces, data, len, seed ? seed : 1);
+    drive(&pieces, data, len, seed ? seed : 1, 0);
     if (whole.log.len != pieces.log.len ||
         memcmp(whole.log.data, pieces.log.data, whole.log.len) != 0) {
         fprintf(stderr,
@@ -313,8 +327,19 @@ static void check_type(wg_http_parser_type type, const char *method, const wg_ht
                 (const char *)pieces.log.data);
         abort();
     }
+    ctx reused = {.type = type, .method = method, .limits = limits};
+    drive(&reused, data, len, 0, len ? 1 + seed % len : 0);
+    if (whole.log.len != reused.log.len ||
+        memcmp(whole.log.data, reused.log.data, whole.log.len) != 0) {
+        fprintf(stderr,
+                "fuzz_http: a reset parser differs from a new one\n--- new:\n%.*s\n--- reset:\n%.*s\n",
+                (int)whole.log.len, (const char *)whole.log.data, (int)reused.log.len,
+                (const char *)reused.log.data);
+        abort();
+    }
     wg_buf_free(&whole.log);
     wg_buf_free(&pieces.log);
+    wg_buf_free(&reused.log);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
