@@ -3,8 +3,9 @@
  * and compilation of arbitrary bytes, then every read-only accessor of the
  * loaded module.
  *
- * Also linked into fuzz_regressions (regress_main.c), which replays the
- * saved crashing inputs of tests/fuzz/regressions/ in the normal test run.
+ * Also linked into fuzz_regressions_load (regress_main.c), which replays
+ * the saved crashing inputs of tests/fuzz/regressions/load/ in the normal
+ * test run.
  */
 #include "wasm/wasm.h"
 

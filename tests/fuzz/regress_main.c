@@ -1,10 +1,10 @@
 /*
- * regress_main.c - replays every input saved in a directory (by default
- * tests/fuzz/regressions/) through the fuzz target, so that inputs that
+ * regress_main.c - replays every input saved in a directory (for fuzz_NAME:
+ * tests/fuzz/regressions/NAME/) through the fuzz target, so that inputs that
  * once crashed keep being checked by ctest. Run under the sanitizer build
  * to catch memory errors, not only crashes.
  *
- *   fuzz_regressions DIR
+ *   fuzz_regressions_NAME DIR
  */
 #include <dirent.h>
 #include <stdbool.h>
