@@ -67,6 +67,20 @@ class Chain(ProxyTestCase):
         self.assertEqual(status, 404)
         self.assertEqual(h.get("x-chain-resp"), "none,stats,authz-lo,authz-hi,authn")
 
+    def test_bodies_pass_plugins_without_body_callbacks(self):
+        # chain_tag has no body callbacks: its five stages pass bodies on
+        # without body events, in both directions, whole and unchanged.
+        data = bytes(range(256)) * 4096
+        status, _, body = self.proxy.request("POST", "/chain", body=data)
+        self.assertEqual(status, 200)
+        e = json.loads(body)
+        self.assertEqual(e["body_len"], len(data))
+        self.assertEqual(e["body_sha256"], hashlib.sha256(data).hexdigest())
+        status, h, body = self.proxy.request("GET", "/large?bytes=3000001")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(body), 3000001)
+        self.assertEqual(h.get("x-chain-resp"), "none,stats,authz-lo,authz-hi,authn")
+
     def test_no_assertions_failed(self):
         self.proxy.request("GET", "/chain")
         assert_no_plugin_assertions(self, self.proxy)
