@@ -312,6 +312,17 @@ static void drive(ctx *c, const uint8_t *data, size_t len, uint32_t seed, size_t
     wg_http_parser_free(&c->p);
 }
 
+/* Aborts, showing both, unless the two runs logged the same events. */
+static void expect_same_events(const ctx *a, const ctx *b, const char *what)
+{
+    if (a->log.len == b->log.len && memcmp(a->log.data, b->log.data, a->log.len) == 0)
+        return;
+    fprintf(stderr, "fuzz_http: %s\n--- first:\n%.*s\n--- second:\n%.*s\n", what,
+            (int)a->log.len, (const char *)a->log.data, (int)b->log.len,
+            (const char *)b->log.data);
+    abort();
+}
+
 static void check_type(wg_http_parser_type type, const char *method, const wg_http_limits *limits,
                        const uint8_t *data, size_t len, uint32_t seed)
 {
@@ -319,24 +330,10 @@ static void check_type(wg_http_parser_type type, const char *method, const wg_ht
     drive(&whole, data, len, 0, 0);
     ctx pieces = {.type = type, .method = method, .limits = limits};
     drive(&pieces, data, len, seed ? seed : 1, 0);
-    if (whole.log.len != pieces.log.len ||
-        memcmp(whole.log.data, pieces.log.data, whole.log.len) != 0) {
-        fprintf(stderr,
-                "fuzz_http: events depend on the splits\n--- whole:\n%.*s\n--- split:\n%.*s\n",
-                (int)whole.log.len, (const char *)whole.log.data, (int)pieces.log.len,
-                (const char *)pieces.log.data);
-        abort();
-    }
+    expect_same_events(&whole, &pieces, "events depend on the splits");
     ctx reused = {.type = type, .method = method, .limits = limits};
     drive(&reused, data, len, 0, len ? 1 + seed % len : 0);
-    if (whole.log.len != reused.log.len ||
-        memcmp(whole.log.data, reused.log.data, whole.log.len) != 0) {
-        fprintf(stderr,
-                "fuzz_http: a reset parser differs from a new one\n--- new:\n%.*s\n--- reset:\n%.*s\n",
-                (int)whole.log.len, (const char *)whole.log.data, (int)reused.log.len,
-                (const char *)reused.log.data);
-        abort();
-    }
+    expect_same_events(&whole, &reused, "a reset parser differs from a new one");
     wg_buf_free(&whole.log);
     wg_buf_free(&pieces.log);
     wg_buf_free(&reused.log);

@@ -1215,22 +1215,36 @@ static void test_trap_fails_the_vm_for_good(void **state)
     host_free(&h2);
 }
 
+/* The loop plugin on a VM whose callbacks may run for 20 ms. */
+static pw_module *start_loop_plugin(host *h)
+{
+    host_init(h);
+    pw_module *m = load_plugin("loop");
+    pw_plugin_config cfg = base_config(NULL);
+    cfg.callback_deadline_ms = 20;
+    start_vm(h, m, &cfg);
+    return m;
+}
+
+/* A request whose headers callback spins forever: the deadline stops it
+ * (the call returns) and fails the VM. */
+static fstream *expect_spin_stopped(host *h)
+{
+    fstream *fs = new_stream(h, "GET", "/", "x-loop", "spin", NULL);
+    assert_int_equal(request_headers(fs, true), PW_FAILED);
+    assert_true(pw_vm_failed(h->vm));
+    assert_string_equal(pw_vm_failed_function(h->vm), "proxy_on_request_headers");
+    if (!strstr(pw_vm_error(h->vm), "execution time limit exceeded (20 ms)"))
+        fail_msg("unexpected error: %s", pw_vm_error(h->vm));
+    return fs;
+}
+
 static void test_callback_deadline_is_configurable(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("loop");
-    pw_plugin_config cfg = base_config(NULL);
-    cfg.callback_deadline_ms = 20;
-    start_vm(&h, m, &cfg);
-    fstream *fs = new_stream(&h, "GET", "/", "x-loop", "spin", NULL);
-    assert_int_equal(request_headers(fs, true), PW_FAILED); /* it returned */
-    assert_true(pw_vm_failed(h.vm));
-    assert_string_equal(pw_vm_failed_function(h.vm), "proxy_on_request_headers");
-    if (!strstr(pw_vm_error(h.vm), "execution time limit exceeded (20 ms)"))
-        fail_msg("unexpected error: %s", pw_vm_error(h.vm));
-    finish_stream(fs);
+    pw_module *m = start_loop_plugin(&h);
+    finish_stream(expect_spin_stopped(&h));
     host_stop_plugin(&h, m);
 }
 
@@ -1283,11 +1297,7 @@ static void test_watchdog_sleeps_while_idle(void **state)
 {
     (void)state;
     host h;
-    host_init(&h);
-    pw_module *m = load_plugin("loop");
-    pw_plugin_config cfg = base_config(NULL);
-    cfg.callback_deadline_ms = 20;
-    start_vm(&h, m, &cfg);
+    pw_module *m = start_loop_plugin(&h);
 
     /* It dozes after a second without calls: wait for 300 ms in which it
      * did not wake (it woke ~60 times in 300 ms before). */
@@ -1300,10 +1310,7 @@ static void test_watchdog_sleeps_while_idle(void **state)
     }
     assert_int_equal(before, after);
 
-    fstream *fs = new_stream(&h, "GET", "/", "x-loop", "spin", NULL);
-    assert_int_equal(request_headers(fs, true), PW_FAILED);
-    if (!strstr(pw_vm_error(h.vm), "execution time limit exceeded (20 ms)"))
-        fail_msg("unexpected error: %s", pw_vm_error(h.vm));
+    fstream *fs = expect_spin_stopped(&h);
     assert_true(thread_sleeps("wg-watchdog") > after);
     finish_stream(fs);
     host_stop_plugin(&h, m);
