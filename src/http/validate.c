@@ -78,7 +78,16 @@ static bool authority_char(uint8_t c)
 {
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
         return true;
-    return c != 0 && strchr("-._~%!$&'()*+,;=:[]", c) != NULL;
+    /* A switch, not strchr: a bit test instead of a library call per
+     * character of every request's authority. */
+    switch (c) {
+    case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
+    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '[':
+    case ']':
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool valid_authority(const char *s, size_t len)
@@ -94,8 +103,8 @@ static bool set_path(wg_http_parser *p, const char *prefix, const char *s, size_
 {
     size_t plen = strlen(prefix);
     wg_buf_clear(&p->path);
-    if (!wg_buf_append(&p->path, prefix, plen) || !wg_buf_append(&p->path, s, n) ||
-        !wg_buf_append(&p->path, "", 1))
+    if (!wg_buf_reserve(&p->path, plen + n + 1) || !wg_buf_append(&p->path, prefix, plen) ||
+        !wg_buf_append(&p->path, s, n) || !wg_buf_append(&p->path, "", 1))
         return fail(p, WG_HTTP_ERR_NO_MEMORY, "out of memory");
     p->head.path = (const char *)p->path.data;
     p->head.path_len = plen + n;

@@ -399,6 +399,26 @@ static void test_targets(void **state)
                   WG_HTTP_DONE);
 }
 
+/* Host takes exactly RFC 3986's authority characters: letters, digits,
+ * "-._~%!$&'()*+,;=:[]". Every byte value, in the middle of a Host. */
+static void test_host_characters(void **state)
+{
+    (void)state;
+    static const char allowed[] = "-._~%!$&'()*+,;=:[]";
+    for (unsigned c = 1; c < 256; c++) {
+        char in[64];
+        int n = snprintf(in, sizeof in, "GET / HTTP/1.1\r\nHost: a%cb\r\n\r\n", (char)c);
+        run x;
+        run_init(&x, WG_HTTP_REQUEST, NULL);
+        feed_in_steps(&x, in, (size_t)n, 0);
+        bool want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    strchr(allowed, (int)c) != NULL;
+        if (want != (x.result != WG_HTTP_ERROR))
+            fail_msg("Host byte 0x%02x: %s", c, want ? "refused" : "accepted");
+        run_free(&x);
+    }
+}
+
 static void test_upgrade_request(void **state)
 {
     /* The parser goes on after an upgrade request: pausing is the caller's
@@ -1210,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_pipelined_any_split),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_targets),
+        cmocka_unit_test(test_host_characters),
         cmocka_unit_test(test_upgrade_request),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_error_position),
