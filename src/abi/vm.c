@@ -281,7 +281,8 @@ static bool guarded_call(pw_vm *vm, wasm_func *f, const char *what, pw_callback 
     if (ok) {
         if (wg_log_enabled("wasm", WG_LOG_TRACE)) {
             if (nresults)
-                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: %" PRIu64, call_name(what, cb), results[0]);
+                wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: %" PRIu64, call_name(what, cb),
+                       results[0]);
             else
                 wg_log("wasm", WG_LOG_TRACE, "[host<-vm] %s return: void", call_name(what, cb));
         }

@@ -112,7 +112,7 @@ static void *watchdog_main(void *arg)
             break;
         if (doze) {
             if (!any_armed())
-                continue; /* still idle: doze on */
+                continue;                 /* still idle: doze on */
             atomic_store(&dozing, false); /* the race above: a call runs */
         }
         idle_ms = sample() ? 0 : idle_ms + PERIOD_MS;

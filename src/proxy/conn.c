@@ -158,7 +158,10 @@ void wg_conn_write(wg_conn *c, wg_buf *data)
     send_now(c, data);
 }
 
-wg_buf wg_conn_buffer(wg_conn *c) { return wg_buf_take(&c->spare); }
+wg_buf wg_conn_buffer(wg_conn *c)
+{
+    return wg_buf_take(&c->spare);
+}
 
 void wg_conn_cork(wg_conn *c) { c->corked++; }
 

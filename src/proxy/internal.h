@@ -485,7 +485,7 @@ struct wg_upconn {
     bool reusable;
     bool reading;
     size_t write_pending;
-    wg_buf spare;                /* memory of a written buffer, for the next head */
+    wg_buf spare; /* memory of a written buffer, for the next head */
     char address[64];
     wg_upconn *next_idle;
 };

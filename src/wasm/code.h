@@ -189,8 +189,8 @@ struct wasm_func {
     const wasm_code *code;
     uint32_t func_index;
     /* Host: */
-    uint64_t narrow_params;    /* bit i: param i is i32/f32 (first 64 params) */
-    uint64_t narrow_results;   /* the same for results */
+    uint64_t narrow_params;  /* bit i: param i is i32/f32 (first 64 params) */
+    uint64_t narrow_results; /* the same for results */
     wasm_host_fn fn;
     void *env;
     char *name;

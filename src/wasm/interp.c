@@ -98,8 +98,7 @@ static inline void normalize(wasm_slot *cells, const uint8_t *types, uint32_t n)
 /* The same for a host function's params or results, from the mask made
  * when it was created (bit i: cell i is 32 bits; first 64 cells): no type
  * to look at per cell on every hostcall. */
-static inline void normalize_host(wasm_slot *cells, const uint8_t *types, uint32_t n,
-                                  uint64_t mask)
+static inline void normalize_host(wasm_slot *cells, const uint8_t *types, uint32_t n, uint64_t mask)
 {
     if (n > 64) {
         normalize(cells, types, n);
@@ -157,12 +156,19 @@ static bool call_host(wasm_store *store, const struct wasm_func *f, struct wasm_
 static inline void zero_locals(wasm_slot *locals, uint32_t n)
 {
     switch (n) {
-    case 4: locals[3].i64 = 0; /* fall through */
-    case 3: locals[2].i64 = 0; /* fall through */
-    case 2: locals[1].i64 = 0; /* fall through */
-    case 1: locals[0].i64 = 0; /* fall through */
-    case 0: return;
-    default: memset(locals, 0, n * sizeof(wasm_slot)); return;
+    case 4:
+        locals[3].i64 = 0; /* fall through */
+    case 3:
+        locals[2].i64 = 0; /* fall through */
+    case 2:
+        locals[1].i64 = 0; /* fall through */
+    case 1:
+        locals[0].i64 = 0; /* fall through */
+    case 0:
+        return;
+    default:
+        memset(locals, 0, n * sizeof(wasm_slot));
+        return;
     }
 }
 

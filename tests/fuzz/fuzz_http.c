@@ -317,9 +317,8 @@ static void expect_same_events(const ctx *a, const ctx *b, const char *what)
 {
     if (a->log.len == b->log.len && memcmp(a->log.data, b->log.data, a->log.len) == 0)
         return;
-    fprintf(stderr, "fuzz_http: %s\n--- first:\n%.*s\n--- second:\n%.*s\n", what,
-            (int)a->log.len, (const char *)a->log.data, (int)b->log.len,
-            (const char *)b->log.data);
+    fprintf(stderr, "fuzz_http: %s\n--- first:\n%.*s\n--- second:\n%.*s\n", what, (int)a->log.len,
+            (const char *)a->log.data, (int)b->log.len, (const char *)b->log.data);
     abort();
 }
 

@@ -227,8 +227,7 @@ int main(void)
         cmocka_unit_test(test_zeroed_is_valid),   cmocka_unit_test(test_append_prepend_set),
         cmocka_unit_test(test_reserve_and_clear), cmocka_unit_test(test_drain),
         cmocka_unit_test(test_replace),           cmocka_unit_test(test_self_source),
-        cmocka_unit_test(test_appendf),
-        cmocka_unit_test(test_keep_and_take),
+        cmocka_unit_test(test_appendf),           cmocka_unit_test(test_keep_and_take),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

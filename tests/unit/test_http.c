@@ -860,8 +860,8 @@ static void test_parser_reset(void **state)
     static const char *firsts[] = {
         /* complete, with a chunked body and trailers */
         "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nT: x\r\n\r\n",
-        "HTTP/1.1 404 Not Found\r\nContent-Len", /* cut in the head */
-        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", /* cut in the body */
+        "HTTP/1.1 404 Not Found\r\nContent-Len",                             /* cut in the head */
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",                  /* cut in the body */
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", /* failed */
     };
     for (size_t i = 0; i < sizeof firsts / sizeof firsts[0]; i++) {
