@@ -81,8 +81,6 @@ size_t wg_fetch_sink_write(char *p, size_t size, size_t nmemb, void *sink)
     return n;
 }
 
-typedef enum attempt_result { ATTEMPT_OK, ATTEMPT_RETRY, ATTEMPT_FAIL } attempt_result;
-
 bool wg_fetch_retryable_status(long code)
 {
     return code >= 500 && code != 501 && code != 505 && code != 511;
@@ -104,15 +102,15 @@ bool wg_fetch_retryable_curl(int code)
     }
 }
 
-static attempt_result http_attempt(const char *url, const wg_fetch_options *o, long timeout_ms,
-                                   wg_buf *body, char *err, size_t errlen)
+static wg_fetch_try http_attempt(const char *url, const wg_fetch_options *o, long timeout_ms,
+                                 wg_buf *body, char *err, size_t errlen)
 {
     char cerr[CURL_ERROR_SIZE] = {0};
     wg_fetch_sink s = {.out = body, .max = o->max_bytes};
     CURL *h = curl_easy_init();
     if (!h) {
         wg_fetch_err(err, errlen, "%s: cannot create a transfer", url);
-        return ATTEMPT_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     wg_buf_clear(body);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -151,25 +149,25 @@ static attempt_result http_attempt(const char *url, const wg_fetch_options *o, l
 
     if (s.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         wg_fetch_err(err, errlen, "%s: module larger than %zu bytes", url, o->max_bytes);
-        return ATTEMPT_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     if (s.oom) {
         wg_fetch_err(err, errlen, "%s: out of memory", url);
-        return ATTEMPT_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR) {
         wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
-        return wg_fetch_retryable_status(code) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+        return wg_fetch_retryable_status(code) ? WG_FETCH_TRY_RETRY : WG_FETCH_TRY_FAIL;
     }
     if (rc != CURLE_OK) {
         wg_fetch_err(err, errlen, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-        return wg_fetch_retryable_curl(rc) ? ATTEMPT_RETRY : ATTEMPT_FAIL;
+        return wg_fetch_retryable_curl(rc) ? WG_FETCH_TRY_RETRY : WG_FETCH_TRY_FAIL;
     }
     if (code < 200 || code > 299) {
         wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, code);
-        return ATTEMPT_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
-    return ATTEMPT_OK;
+    return WG_FETCH_TRY_OK;
 }
 
 bool wg_fetch_curl_init(char *err, size_t errlen)
@@ -183,34 +181,30 @@ bool wg_fetch_curl_init(char *err, size_t errlen)
     return true;
 }
 
-static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body, char *err,
-                       size_t errlen)
+bool wg_fetch_with_retries(const char *url, const wg_fetch_retry *rp, wg_fetch_try_fn try_once,
+                           void *ctx, char *err, size_t errlen)
 {
-    if (!wg_fetch_curl_init(err, errlen))
-        return false;
-    int64_t deadline = wg_fetch_now_ms() + o->timeout_ms;
-    long delay = o->backoff_ms;
+    long delay = rp->backoff_ms;
     int attempt = 1;
     for (;; attempt++) {
-        int64_t left = deadline - wg_fetch_now_ms();
+        int64_t left = rp->deadline - wg_fetch_now_ms();
         if (left <= 0) {
-            wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, o->timeout_ms);
+            wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, rp->timeout_ms);
             return false;
         }
-        attempt_result r = http_attempt(url, o, (long)left, body, err, errlen);
-        if (r == ATTEMPT_OK)
+        wg_fetch_try t = try_once(ctx, (long)left, err, errlen);
+        if (t == WG_FETCH_TRY_OK)
             return true;
-        if (wg_fetch_cancelled(o->cancel)) {
+        if (wg_fetch_cancelled(rp->cancel)) {
             wg_fetch_err(err, errlen, "%s: cancelled", url);
             return false;
         }
-        if (r == ATTEMPT_FAIL || attempt >= o->max_attempts)
-            break;
-        if (wg_fetch_now_ms() + delay >= deadline)
+        if (t == WG_FETCH_TRY_FAIL || attempt >= rp->max_attempts ||
+            wg_fetch_now_ms() + delay >= rp->deadline)
             break;
         WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
-                 o->max_attempts, delay);
-        if (!wg_fetch_sleep_ms(delay, o->cancel)) {
+                 rp->max_attempts, delay);
+        if (!wg_fetch_sleep_ms(delay, rp->cancel)) {
             wg_fetch_err(err, errlen, "%s: cancelled", url);
             return false;
         }
@@ -222,6 +216,32 @@ static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body,
             snprintf(err + l, errlen - l, " (%d attempts)", attempt);
     }
     return false;
+}
+
+typedef struct http_try_ctx {
+    const char *url;
+    const wg_fetch_options *o;
+    wg_buf *body;
+} http_try_ctx;
+
+static wg_fetch_try http_try(void *ctx, long timeout_ms, char *err, size_t errlen)
+{
+    http_try_ctx *t = ctx;
+    return http_attempt(t->url, t->o, timeout_ms, t->body, err, errlen);
+}
+
+static bool fetch_http(const char *url, const wg_fetch_options *o, wg_buf *body, char *err,
+                       size_t errlen)
+{
+    if (!wg_fetch_curl_init(err, errlen))
+        return false;
+    wg_fetch_retry rp = {.deadline = wg_fetch_now_ms() + o->timeout_ms,
+                         .timeout_ms = o->timeout_ms,
+                         .max_attempts = o->max_attempts,
+                         .backoff_ms = o->backoff_ms,
+                         .cancel = o->cancel};
+    http_try_ctx t = {url, o, body};
+    return wg_fetch_with_retries(url, &rp, http_try, &t, err, errlen);
 }
 
 static bool fetch_file(const char *path, const wg_fetch_options *o, wg_buf *body, char *err,

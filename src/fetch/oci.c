@@ -79,8 +79,6 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-typedef enum { TRY_OK, TRY_RETRY, TRY_FAIL } try_result;
-
 /* What a request sends (pushes); NULL for a GET. */
 typedef struct oci_send {
     const char *method; /* "POST", "PUT" */
@@ -89,8 +87,8 @@ typedef struct oci_send {
     const char *content_type; /* "Content-Type: ..." header line, or NULL */
 } oci_send;
 
-/* One request. A completed exchange is TRY_OK whatever its status. */
-static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
+/* One request. A completed exchange is WG_FETCH_TRY_OK whatever its status. */
+static wg_fetch_try oci_try(oci_ctx *c, const char *url, const oci_send *send,
                           const char *accept, bool send_basic, oci_resp *r, long timeout_ms,
                           char *err, size_t errlen)
 {
@@ -99,7 +97,7 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
     CURL *h = curl_easy_init();
     if (!h) {
         wg_fetch_err(err, errlen, "%s: cannot create a transfer", url);
-        return TRY_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     wg_buf_clear(r->body.out);
     r->status = 0;
@@ -159,59 +157,49 @@ static try_result oci_try(oci_ctx *c, const char *url, const oci_send *send,
     if (r->body.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         wg_fetch_err(err, errlen, "%s: %s larger than %zu bytes", url,
                      strstr(url, "/manifests/") ? "manifest" : "module", r->body.max);
-        return TRY_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     if (r->body.oom) {
         wg_fetch_err(err, errlen, "%s: out of memory", url);
-        return TRY_FAIL;
+        return WG_FETCH_TRY_FAIL;
     }
     if (rc != CURLE_OK) {
         wg_fetch_err(err, errlen, "%s: %s", url, cerr[0] ? cerr : curl_easy_strerror(rc));
-        return wg_fetch_retryable_curl(rc) ? TRY_RETRY : TRY_FAIL;
+        return wg_fetch_retryable_curl(rc) ? WG_FETCH_TRY_RETRY : WG_FETCH_TRY_FAIL;
     }
     if (wg_fetch_retryable_status(r->status)) {
         wg_fetch_err(err, errlen, "%s: HTTP status %ld", url, r->status);
-        return TRY_RETRY;
+        return WG_FETCH_TRY_RETRY;
     }
-    return TRY_OK;
+    return WG_FETCH_TRY_OK;
+}
+
+typedef struct oci_try_ctx {
+    oci_ctx *c;
+    const char *url;
+    const oci_send *send;
+    const char *accept;
+    bool send_basic;
+    oci_resp *r;
+} oci_try_ctx;
+
+static wg_fetch_try oci_try_once(void *ctx, long timeout_ms, char *err, size_t errlen)
+{
+    oci_try_ctx *t = ctx;
+    return oci_try(t->c, t->url, t->send, t->accept, t->send_basic, t->r, timeout_ms, err, errlen);
 }
 
 /* A request with retries and backoff, within the pull's deadline. */
 static bool oci_request(oci_ctx *c, const char *url, const oci_send *send, const char *accept,
                         bool send_basic, oci_resp *r, char *err, size_t errlen)
 {
-    long delay = c->o.backoff_ms;
-    int attempt = 1;
-    for (;; attempt++) {
-        int64_t left = c->deadline - wg_fetch_now_ms();
-        if (left <= 0) {
-            wg_fetch_err(err, errlen, "%s: timed out after %ld ms", url, c->o.timeout_ms);
-            return false;
-        }
-        try_result t = oci_try(c, url, send, accept, send_basic, r, (long)left, err, errlen);
-        if (t == TRY_OK)
-            return true;
-        if (wg_fetch_cancelled(c->o.cancel)) {
-            wg_fetch_err(err, errlen, "%s: cancelled", url);
-            return false;
-        }
-        if (t == TRY_FAIL || attempt >= c->o.max_attempts ||
-            wg_fetch_now_ms() + delay >= c->deadline)
-            break;
-        WG_DEBUG(LOG, "%s (attempt %d of %d); retrying in %ld ms", err ? err : url, attempt,
-                 c->o.max_attempts, delay);
-        if (!wg_fetch_sleep_ms(delay, c->o.cancel)) {
-            wg_fetch_err(err, errlen, "%s: cancelled", url);
-            return false;
-        }
-        delay *= 2;
-    }
-    if (attempt > 1 && err) {
-        size_t l = strlen(err);
-        if (l < errlen)
-            snprintf(err + l, errlen - l, " (%d attempts)", attempt);
-    }
-    return false;
+    wg_fetch_retry rp = {.deadline = c->deadline,
+                         .timeout_ms = c->o.timeout_ms,
+                         .max_attempts = c->o.max_attempts,
+                         .backoff_ms = c->o.backoff_ms,
+                         .cancel = c->o.cancel};
+    oci_try_ctx t = {c, url, send, accept, send_basic, r};
+    return wg_fetch_with_retries(url, &rp, oci_try_once, &t, err, errlen);
 }
 
 /* The value of param (case-insensitive) in a challenge's auth-params:
