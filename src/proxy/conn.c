@@ -458,18 +458,19 @@ void wg_conn_stream_done(wg_conn *c)
     wg_buf_free(&pending);
 }
 
-static void addr_string(const struct sockaddr_storage *ss, char *out, size_t len,
-                        uint32_t *port)
+/* "host:port" ("[host]:port" for IPv6) into out, the bare host into host. */
+static void addr_string(const struct sockaddr_storage *ss, char *out, size_t len, uint32_t *port,
+                        char host[static INET6_ADDRSTRLEN])
 {
-    char host[INET6_ADDRSTRLEN] = "";
+    host[0] = 0;
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        uv_ip6_name(a, host, sizeof host);
+        uv_ip6_name(a, host, INET6_ADDRSTRLEN);
         *port = ntohs(a->sin6_port);
         snprintf(out, len, "[%s]:%u", host, *port);
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        uv_ip4_name(a, host, sizeof host);
+        uv_ip4_name(a, host, INET6_ADDRSTRLEN);
         *port = ntohs(a->sin_port);
         snprintf(out, len, "%s:%u", host, *port);
     }
@@ -498,10 +499,11 @@ void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server)
     struct sockaddr_storage ss;
     int len = sizeof ss;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        addr_string(&ss, c->peer, sizeof c->peer, &c->peer_port);
+        addr_string(&ss, c->peer, sizeof c->peer, &c->peer_port, c->peer_ip);
     len = sizeof ss;
+    char local_ip[INET6_ADDRSTRLEN];
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        addr_string(&ss, c->local, sizeof c->local, &c->local_port);
+        addr_string(&ss, c->local, sizeof c->local, &c->local_port, local_ip);
     const wg_config_limits *l = &w->proxy->config->limits;
     wg_http_limits limits;
     wg_http_limits_default(&limits);

@@ -287,7 +287,8 @@ struct wg_conn {
     wg_buf in;                   /* bytes read but not yet parsed (paused) */
     wg_stream *stream;           /* the request being served, or NULL */
     uv_timer_t timer;            /* request-head and idle timeouts */
-    char peer[64], local[64];
+    char peer[64], local[64];    /* "host:port" */
+    char peer_ip[64];            /* the client's bare address (x-forwarded-for) */
     uint32_t peer_port, local_port;
     uint64_t id;
     bool reading;

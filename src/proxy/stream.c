@@ -123,14 +123,7 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
         wg_headers_set(&s->req_headers, "x-request-id", 12, s->request_id,
                        strlen(s->request_id));
     }
-    char ip[64];
-    wg_str_copy(ip, sizeof ip, c->peer);
-    char *colon = strrchr(ip, ':');
-    if (colon)
-        *colon = 0;
-    const char *bare = ip[0] == '[' ? ip + 1 : ip;
-    if (ip[0] == '[' && strchr(bare, ']'))
-        *strchr(bare, ']') = 0;
+    const char *bare = c->peer_ip;
     const wg_header *xff = wg_headers_get(&s->req_headers, "x-forwarded-for", 15);
     if (xff) {
         wg_buf v = {0};
