@@ -294,11 +294,6 @@ pw_action pw_stream_request_trailers(pw_stream *s);
 pw_action pw_stream_response_headers(pw_stream *s, bool end_of_stream);
 pw_action pw_stream_response_body(pw_stream *s, bool end_of_stream);
 pw_action pw_stream_response_trailers(pw_stream *s);
-/* Whether the plugin has a callback for request (response) body chunks.
- * When it has none the data plane may pass the bytes on without an event:
- * the answer would be Continue. A failed VM answers true, so that the
- * event still reports the failure to the failure policy. */
-bool pw_stream_wants_body(const pw_stream *s, bool response);
 /* on_log, then on_done and on_delete; frees the stream. */
 void pw_stream_finish(pw_stream *s);
 

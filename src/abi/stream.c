@@ -133,13 +133,6 @@ pw_action pw_stream_response_body(pw_stream *s, bool end_of_stream)
     return event(s, PW_CB_ON_RESPONSE_BODY, EV_BODY, args, 3);
 }
 
-bool pw_stream_wants_body(const pw_stream *s, bool response)
-{
-    const pw_vm *vm = s->vm;
-    pw_callback cb = response ? PW_CB_ON_RESPONSE_BODY : PW_CB_ON_REQUEST_BODY;
-    return vm->failed || vm->callbacks[cb] != NULL;
-}
-
 pw_action pw_stream_request_trailers(pw_stream *s)
 {
     wasm_cell args[2] = {s->ctx.id, s->request_trailers ? s->request_trailers->count : 0};

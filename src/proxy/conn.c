@@ -304,7 +304,6 @@ static void on_head(void *ctx, const wg_http_head *head)
         return;
     }
     c->requests++;
-    c->stream->active_ms = uv_now(&c->worker->loop);
     uint32_t idle = c->worker->proxy->config->limits.stream_idle_timeout_ms;
     if (idle)
         uv_timer_start(&c->timer, on_stream_timeout, idle, 0);
@@ -458,22 +457,25 @@ void wg_conn_stream_done(wg_conn *c)
     wg_buf_free(&pending);
 }
 
-/* "host:port" ("[host]:port" for IPv6) into out, the bare host into host. */
+/* "host:port" ("[host]:port" for IPv6) into out; the bare host into host
+ * too when it is not NULL (INET6_ADDRSTRLEN bytes at least). */
 static void addr_string(const struct sockaddr_storage *ss, char *out, size_t len, uint32_t *port,
-                        char host[static INET6_ADDRSTRLEN])
+                        char *host)
 {
-    host[0] = 0;
+    char bare[INET6_ADDRSTRLEN] = "";
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        uv_ip6_name(a, host, INET6_ADDRSTRLEN);
+        uv_ip6_name(a, bare, sizeof bare);
         *port = ntohs(a->sin6_port);
-        snprintf(out, len, "[%s]:%u", host, *port);
+        snprintf(out, len, "[%s]:%u", bare, *port);
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        uv_ip4_name(a, host, INET6_ADDRSTRLEN);
+        uv_ip4_name(a, bare, sizeof bare);
         *port = ntohs(a->sin_port);
-        snprintf(out, len, "%s:%u", host, *port);
+        snprintf(out, len, "%s:%u", bare, *port);
     }
+    if (host)
+        memcpy(host, bare, sizeof bare);
 }
 
 void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server)
@@ -501,9 +503,8 @@ void wg_conn_accept(wg_worker *w, size_t listener, uv_stream_t *server)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         addr_string(&ss, c->peer, sizeof c->peer, &c->peer_port, c->peer_ip);
     len = sizeof ss;
-    char local_ip[INET6_ADDRSTRLEN];
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        addr_string(&ss, c->local, sizeof c->local, &c->local_port, local_ip);
+        addr_string(&ss, c->local, sizeof c->local, &c->local_port, NULL);
     const wg_config_limits *l = &w->proxy->config->limits;
     wg_http_limits limits;
     wg_http_limits_default(&limits);

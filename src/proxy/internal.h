@@ -18,6 +18,7 @@
 #define WASMGATE_PROXY_INTERNAL_H
 
 #include "abi/abi.h"
+#include "fetch/fetch.h"
 #include "http/http.h"
 #include "plugins/plugins.h"
 #include "proxy/proxy.h"
@@ -120,9 +121,9 @@ void wg_snapshot_publish(wg_proxy *p, wg_snapshot *snap);
  * policy; imagePullSecret is looked up in `set`. Blocks for up to
  * plugins.fetch_timeout_ms: call it from the reload's background thread,
  * never a worker. False with why filled (naming the URL) when the module
- * cannot be had. */
+ * cannot be had. hex gets the module's sha256. */
 bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, wg_buf *out,
-                       char *why, size_t whylen);
+                       char hex[static WG_SHA256_HEX_LEN + 1], char *why, size_t whylen);
 
 /* ---- live reload (reload.c) -------------------------------------------------------- */
 
@@ -135,8 +136,6 @@ bool wg_reload_watch(wg_proxy *p, wg_buf *errors);
 /* Stops watching and cancels fetches in flight; a round in flight
  * finishes and its result is dropped. */
 void wg_reload_stop(wg_proxy *p);
-/* Asks for a round now (coalesced with one already running). */
-void wg_reload_request(wg_proxy *p, const char *why);
 
 /* ---- the process --------------------------------------------------------------- */
 
@@ -338,6 +337,7 @@ typedef struct wg_filter {
     wg_vmhost *host;             /* NULL when the plugin has no module */
     pw_stream *ps;               /* NULL when skipped */
     bool skipped;
+    bool body_cb_req, body_cb_resp;     /* the module has that body callback */
     bool body_eos_req, body_eos_resp;   /* saw end_of_stream in its body callback */
     uint64_t time_ns;            /* spent in the plugin */
 } wg_filter;

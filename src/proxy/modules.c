@@ -124,7 +124,7 @@ static bool fetch(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, 
 }
 
 bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest *m, wg_buf *out,
-                       char *why, size_t whylen)
+                       char hex[static WG_SHA256_HEX_LEN + 1], char *why, size_t whylen)
 {
     if (m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
         int r = wg_fetch_read_file(m->url.location, SIZE_MAX - 1, out, why, whylen);
@@ -132,9 +132,8 @@ bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest
             snprintf(why, whylen, "cannot open %s: %s", m->url.location, strerror(ENOENT));
         if (r != 1)
             return false;
+        wg_sha256_hex(out->data, out->len, hex);
         if (m->sha256) {
-            char hex[WG_SHA256_HEX_LEN + 1];
-            wg_sha256_hex(out->data, out->len, hex);
             if (strcmp(hex, m->sha256) != 0) {
                 snprintf(why, whylen, "%s: sha256 mismatch: expected %s, file has %s",
                          m->url.location, m->sha256, hex);
@@ -147,6 +146,5 @@ bool wg_modules_obtain(wg_proxy *p, const wg_plugins_set *set, const wg_manifest
         snprintf(why, whylen, "module cache: %s", p->cache_error);
         return false;
     }
-    char hex[WG_SHA256_HEX_LEN + 1];
     return fetch(p, set, m, out, hex, why, whylen);
 }

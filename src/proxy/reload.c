@@ -52,21 +52,11 @@
 #define RETRY_MAX_MS 60000u
 #define RESCAN_MS (5u * 60u * 1000u)
 
-/* What a round did with one plugin, for the log. */
-typedef enum item_outcome {
-    ITEM_UNCHANGED,    /* same plugin as before */
-    ITEM_LOADED,       /* a new version (or a new plugin) */
-    ITEM_RECONFIGURED, /* a new version on the same module */
-    ITEM_KEPT,         /* the new version failed: the last good one serves */
-    ITEM_FAILED,       /* no version of it could be loaded */
-} item_outcome;
-
 typedef struct round_item {
     const wg_manifest *manifest; /* in the round's manifests; NULL: kept from a bad file */
     wg_plugin *previous;         /* the same key in the base snapshot (retained), or NULL */
     wg_plugin *plugin;           /* the result (retained) */
-    char *update_error;          /* why `manifest` is not what serves (ITEM_KEPT) */
-    item_outcome outcome;
+    char *update_error;          /* why `manifest` is not what serves (the last good one does) */
     bool retry;                  /* it failed in a way that may work later */
 } round_item;
 
@@ -194,19 +184,24 @@ static bool same_module(const wg_manifest *a, const wg_manifest *b)
            wg_manifest_effective_pull_policy(a) == wg_manifest_effective_pull_policy(b);
 }
 
-/* Gets, compiles and checks pl's module from `bytes` or, when bytes is
- * NULL, from its source. False with pl->load_error set on failure. */
-static bool load_module(round *rd, wg_plugin *pl, const wg_buf *bytes)
+/* Gets, compiles and checks pl's module from `bytes` (whose sha256 is
+ * `hex`) or, when bytes is NULL, from its source. False with
+ * pl->load_error set on failure. */
+static bool load_module(round *rd, wg_plugin *pl, const wg_buf *bytes, const char *hex)
 {
     wg_proxy *p = rd->p;
     const wg_manifest *m = pl->manifest;
     char why[400] = "";
     wg_buf fetched = {0};
     int conversion = WG_CONVERSION_FETCH_FAILURE;
-    if (!bytes && wg_modules_obtain(p, rd->manifests->set, m, &fetched, why, sizeof why))
+    char fetched_hex[WG_SHA256_HEX_LEN + 1];
+    if (!bytes && wg_modules_obtain(p, rd->manifests->set, m, &fetched, fetched_hex, why,
+                                    sizeof why)) {
         bytes = &fetched;
+        hex = fetched_hex;
+    }
     if (bytes) {
-        wg_sha256_hex(bytes->data, bytes->len, pl->sha256);
+        snprintf(pl->sha256, sizeof pl->sha256, "%s", hex);
         wasm_error err = {0};
         pl->module = pw_module_load(bytes->data, bytes->len, &err);
         conversion = pl->module ? WG_CONVERSION_OK : WG_CONVERSION_COMPILE_FAILURE;
@@ -246,7 +241,6 @@ static void load_item(round *rd, round_item *it)
     bool prev_ok = prev && prev->module;
     if (!it->manifest) {
         it->plugin = wg_plugin_retain(prev);
-        it->outcome = ITEM_KEPT;
         char msg[600];
         snprintf(msg, sizeof msg, "%s has invalid documents: the last good version serves",
                  prev->manifest->file);
@@ -259,18 +253,15 @@ static void load_item(round *rd, round_item *it)
     /* A file module is read again, whatever else changed: a rebuilt
      * module is a new version. */
     wg_buf bytes = {0};
+    char hex[WG_SHA256_HEX_LEN + 1] = "";
     bool have_bytes = false, module_changed = false;
     char why[400] = "";
     if (prev_ok && m->url.scheme == WG_MANIFEST_SCHEME_FILE) {
-        have_bytes = wg_modules_obtain(p, rd->manifests->set, m, &bytes, why, sizeof why);
-        char hex[65] = "";
-        if (have_bytes)
-            wg_sha256_hex(bytes.data, bytes.len, hex);
+        have_bytes = wg_modules_obtain(p, rd->manifests->set, m, &bytes, hex, why, sizeof why);
         module_changed = !have_bytes || strcmp(hex, prev->sha256) != 0;
     }
     if (prev_ok && change == WG_MANIFEST_UNCHANGED && !module_changed) {
         it->plugin = wg_plugin_retain(prev);
-        it->outcome = ITEM_UNCHANGED;
         wg_buf_free(&bytes);
         return;
     }
@@ -279,7 +270,6 @@ static void load_item(round *rd, round_item *it)
     if (!pl) {
         wg_buf_free(&bytes);
         it->plugin = wg_plugin_retain(prev);
-        it->outcome = prev_ok ? ITEM_KEPT : ITEM_FAILED;
         it->update_error = strdup("out of memory");
         it->retry = true;
         return;
@@ -305,14 +295,13 @@ static void load_item(round *rd, round_item *it)
         pl->load_error = strdup(why);
         ok = false;
     } else {
-        ok = load_module(rd, pl, have_bytes ? &bytes : NULL);
+        ok = load_module(rd, pl, have_bytes ? &bytes : NULL, hex);
     }
     wg_buf_free(&bytes);
 
     const char *strategy = wg_manifest_fail_strategy_name(m->fail_strategy);
     if (ok) {
         it->plugin = pl;
-        it->outcome = reuse ? ITEM_RECONFIGURED : ITEM_LOADED;
         wg_log("main", WG_LOG_INFO, "plugin %s %s: %s (module sha256 %.12s, ABI %s)", pl->key,
                prev ? (reuse ? "reconfigured" : "updated") : "loaded", m->url.location, pl->sha256,
                pw_abi_version_name(pw_module_abi(pl->module)));
@@ -329,14 +318,12 @@ static void load_item(round *rd, round_item *it)
         it->update_error = pl->load_error;
         pl->load_error = NULL;
         it->plugin = wg_plugin_retain(prev);
-        it->outcome = ITEM_KEPT;
         wg_plugin_release(pl);
         return;
     }
     wg_log("main", WG_LOG_ERROR, "plugin %s failed to load (%s applies): %s", pl->key, strategy,
            pl->load_error);
     it->plugin = pl;
-    it->outcome = ITEM_FAILED;
 }
 
 /* ---- a round on the thread pool ---------------------------------------------------- */
@@ -708,12 +695,6 @@ static void on_handle_closed(uv_handle_t *h)
 }
 
 /* ---- entry points ---------------------------------------------------------------- */
-
-void wg_reload_request(wg_proxy *p, const char *why)
-{
-    if (p->reloader)
-        round_start(p->reloader, why);
-}
 
 bool wg_reload_initial(wg_proxy *p, wg_buf *errors)
 {

@@ -183,9 +183,11 @@ wg_stream *wg_stream_new(wg_conn *c, const wg_http_head *head)
         f->skipped = false;
         fill_info(s, pw_stream_info_of(f->ps));
         pw_stream_set_request(f->ps, &s->req_headers, &s->req_stage[i], &s->req_trailers);
-        if (pw_module_has_body_callback(pl->module, false))
+        f->body_cb_req = pw_module_has_body_callback(pl->module, false);
+        f->body_cb_resp = pw_module_has_body_callback(pl->module, true);
+        if (f->body_cb_req)
             s->req_reframe = s->req_has_body;
-        if (pw_module_has_body_callback(pl->module, true))
+        if (f->body_cb_resp)
             s->resp_reframe = true;
     }
     if (!s->req_has_body)
@@ -572,10 +574,12 @@ static bool flow_body(wg_stream *s, bool response)
             s->calling = f;
             s->resume_pending = false;
             /* Most plugins have no body callbacks: their answer would be
-             * Continue, so the event is not worth its VM call. */
-            pw_action a = pw_stream_wants_body(f->ps, response)
-                              ? call_filter(s, f, response ? resp_body_fn : req_body_fn, eos[k])
-                              : PW_CONTINUE;
+             * Continue, so the event is not worth its VM call. A failed VM
+             * still gets it, so that its failure policy applies. */
+            bool wants = (response ? f->body_cb_resp : f->body_cb_req) ||
+                         pw_vm_failed(pw_stream_vm(f->ps));
+            pw_action a = wants ? call_filter(s, f, response ? resp_body_fn : req_body_fn, eos[k])
+                                : PW_CONTINUE;
             s->calling = NULL;
             progress = true;
             if (s->fail_pending || s->reply_pending || s->reset)
